@@ -1,0 +1,56 @@
+/**
+ * The whole test suite, as CI runs it: format, lint and type checks, then every unit and
+ * conformance test. Ends with the line `N passed, N failed` (deno test's own summary has another
+ * form); exits non-zero on any failure.
+ */
+const deno = Deno.execPath();
+const env = { NO_COLOR: "1" };
+
+async function run(args: string[], tee = true): Promise<{ code: number; output: string }> {
+  const child = new Deno.Command(deno, { args, env, stdout: "piped", stderr: "piped" }).spawn();
+  const decoder = new TextDecoder();
+  let output = "";
+  const pump = async (stream: ReadableStream<Uint8Array>, sink: typeof Deno.stdout) => {
+    for await (const chunk of stream) {
+      output += decoder.decode(chunk, { stream: true });
+      if (tee) await sink.write(chunk);
+    }
+  };
+  await Promise.all([pump(child.stdout, Deno.stdout), pump(child.stderr, Deno.stderr)]);
+  return { code: (await child.status).code, output };
+}
+
+let passed = 0;
+let failed = 0;
+let ignored = 0;
+
+for (
+  const [name, args] of [
+    ["fmt", ["fmt", "--check"]],
+    ["lint", ["lint"]],
+    ["type-check", ["check", "src/", "cli/", "conformance/", "bench/", "scripts/"]],
+  ] as const
+) {
+  console.log(`--- ${name}`);
+  const { code } = await run([...args]);
+  if (code === 0) passed++;
+  else {
+    failed++;
+    console.log(`--- ${name} FAILED`);
+  }
+}
+
+const targets = Deno.args.length > 0 ? Deno.args : ["src/", "cli/", "conformance/"];
+const { code, output } = await run(["test", "--allow-all", "--unstable-kv", ...targets]);
+const summary = output.match(/(?:ok|FAILED) \| (\d+) passed(?: \([^)]*\))? \| (\d+) failed/);
+if (summary) {
+  passed += Number(summary[1]);
+  failed += Number(summary[2]);
+  ignored += Number(output.match(/\| (\d+) ignored/)?.[1] ?? 0);
+} else if (code !== 0) {
+  failed++; // the runner itself failed (e.g. a module did not load)
+}
+if (code !== 0 && failed === 0) failed++;
+
+console.log(`${passed} passed, ${failed} failed${ignored ? `, ${ignored} skipped` : ""}`);
+Deno.exit(failed > 0 ? 1 : 0);

@@ -1,0 +1,11 @@
+export { DELIVERY_SIZE_LIMIT, Scheduler } from "./loop.ts";
+export type {
+  ConsumerHandle,
+  CreateQueueInput,
+  KeyStats,
+  QueueStats,
+  QueueSummary,
+  SchedulerOptions,
+} from "./loop.ts";
+export type { ConsumerSink } from "./state.ts";
+export type { EnqueueDecision, FailureDecision, PolicyHooks, QueueScripts } from "./policy.ts";

@@ -1,0 +1,71 @@
+/** The grpc-js server: FilaService, FilaAdmin, health and reflection on one listener. */
+import * as grpc from "@grpc/grpc-js";
+import * as protoLoader from "@grpc/proto-loader";
+import { ReflectionService } from "@grpc/reflection";
+import type { Logger } from "../core/log.ts";
+import type { Scheduler } from "../scheduler/mod.ts";
+import { PROTO_DIR, PROTO_FILES } from "../wire/proto.ts";
+import { filaAdminHandlers } from "./admin.ts";
+import { HealthService } from "./health.ts";
+import { rawServiceDefinition } from "./rpc.ts";
+import { filaServiceHandlers } from "./service.ts";
+
+export interface ServerOptions {
+  scheduler: Scheduler;
+  listenAddr: string;
+  log: Logger;
+}
+
+export interface RunningServer {
+  port: number;
+  health: HealthService;
+  /** Stops accepting calls; waits up to `graceMs` for open calls, then cuts them. */
+  stop(graceMs: number): Promise<void>;
+}
+
+/** The transport accepts requests above 4 MiB so that the pipeline can answer OUT_OF_RANGE. */
+const TRANSPORT_MAX_RECEIVE = 64 * 1024 * 1024;
+
+export async function startServer(options: ServerOptions): Promise<RunningServer> {
+  const { scheduler, log } = options;
+  const server = new grpc.Server({
+    "grpc.max_receive_message_length": TRANSPORT_MAX_RECEIVE,
+    "grpc.max_send_message_length": -1,
+    // Dead consumers are found by HTTP/2 PINGs (semantics.md §4.4: closed after 20 s silence).
+    "grpc.keepalive_time_ms": 10_000,
+    "grpc.keepalive_timeout_ms": 20_000,
+    "grpc.keepalive_permit_without_calls": 1,
+  });
+  server.addService(rawServiceDefinition("fila.v1.FilaService"), filaServiceHandlers(scheduler, log));
+  server.addService(rawServiceDefinition("fila.v1.FilaAdmin"), filaAdminHandlers(scheduler, log));
+  const health = new HealthService();
+  health.addTo(server);
+  const descriptors = protoLoader.loadSync(PROTO_FILES, {
+    includeDirs: [PROTO_DIR],
+    keepCase: true,
+  });
+  new ReflectionService(descriptors).addToServer(server);
+
+  const port = await new Promise<number>((resolve, reject) => {
+    server.bindAsync(
+      options.listenAddr,
+      grpc.ServerCredentials.createInsecure(),
+      (err, p) => err ? reject(err) : resolve(p),
+    );
+  });
+  return {
+    port,
+    health,
+    stop: (graceMs) =>
+      new Promise<void>((resolve) => {
+        const timer = setTimeout(() => {
+          server.forceShutdown();
+          resolve();
+        }, graceMs);
+        server.tryShutdown(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      }),
+  };
+}

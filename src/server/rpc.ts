@@ -1,0 +1,83 @@
+/**
+ * The request pipeline shared by every FilaService/FilaAdmin call (semantics.md §1.1): size,
+ * (authentication), UTF-8, decode; then the handler; errors become gRPC statuses. Requests and
+ * responses cross grpc-js as raw bytes so that the size and UTF-8 checks see the wire form.
+ */
+import * as grpc from "@grpc/grpc-js";
+import type protobuf from "protobufjs";
+import { FilaError, InvalidArgumentError } from "../core/errors.ts";
+import type { Logger } from "../core/log.ts";
+import { findInvalidUtf8 } from "../wire/utf8_check.ts";
+import { service, type } from "../wire/proto.ts";
+import { toStatus } from "./status.ts";
+
+export const MAX_REQUEST_BYTES = 4_194_304;
+
+function toBuffer(b: Uint8Array): Buffer {
+  return Buffer.from(b.buffer, b.byteOffset, b.byteLength);
+}
+
+/** grpc-js service definition passing raw bytes both ways. */
+export function rawServiceDefinition(name: string): grpc.ServiceDefinition {
+  const def: grpc.ServiceDefinition = {};
+  for (const m of service(name).methodsArray) {
+    def[m.name] = {
+      path: `/${name}/${m.name}`,
+      requestStream: !!m.requestStream,
+      responseStream: !!m.responseStream,
+      requestSerialize: (b: Uint8Array) => toBuffer(b),
+      requestDeserialize: (b: Buffer) => b,
+      responseSerialize: (b: Uint8Array) => toBuffer(b),
+      responseDeserialize: (b: Buffer) => b,
+      originalName: m.name,
+    };
+  }
+  return def;
+}
+
+/** Runs steps 1–3 of the pipeline and decodes the request. */
+export function decodeRequest<T>(reqType: protobuf.Type, raw: Buffer): T {
+  if (raw.length > MAX_REQUEST_BYTES) {
+    throw new FilaError(
+      "OUT_OF_RANGE",
+      `Error, decoded message length too large: found ${raw.length} bytes, the limit is: ${MAX_REQUEST_BYTES} bytes`,
+    );
+  }
+  const bad = findInvalidUtf8(reqType, raw);
+  if (bad) throw new InvalidArgumentError(`invalid UTF-8 in field "${bad}"`);
+  try {
+    return reqType.decode(raw) as unknown as T;
+  } catch (e) {
+    throw new InvalidArgumentError(`malformed request: ${(e as Error).message}`);
+  }
+}
+
+export type UnaryHandler<Req> = (req: Req, call: grpc.ServerUnaryCall<Buffer, Uint8Array>) =>
+  | Promise<object>
+  | object;
+
+/** Wraps a typed handler into a raw grpc-js unary handler for `Service/Method`. */
+export function unary<Req>(
+  serviceName: string,
+  method: string,
+  handler: UnaryHandler<Req>,
+  log: Logger,
+): grpc.handleUnaryCall<Buffer, Uint8Array> {
+  const m = service(serviceName).methods[method];
+  const reqType = type(m.resolvedRequestType!.fullName);
+  const resType = type(m.resolvedResponseType!.fullName);
+  return (call, callback) => {
+    let result: Promise<object> | object;
+    try {
+      const req = decodeRequest<Req>(reqType, call.request);
+      result = handler(req, call);
+    } catch (e) {
+      callback(toStatus(e, log));
+      return;
+    }
+    Promise.resolve(result).then(
+      (res) => callback(null, resType.encode(res).finish()),
+      (e) => callback(toStatus(e, log)),
+    );
+  };
+}

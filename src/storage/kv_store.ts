@@ -1,0 +1,423 @@
+/**
+ * The Deno KV implementation of `Store`, with group commit: writes issued while a commit is in
+ * flight are committed together in the next one, split only where KV's per-commit limits
+ * require (each write's mutations always stay in one atomic commit).
+ */
+import { StorageError } from "../core/errors.ts";
+import type { MessageBody, MessageState, QueueDef } from "../core/types.ts";
+import { decodeBody, encodeBody, maxEncodedBodySize } from "./codec.ts";
+import { Keys } from "./keys.ts";
+import type { Mutation, Snapshot, Store, StoredMessage } from "./store.ts";
+
+/** KV allows 1000 mutations and 800 KiB per commit and 64 KiB per value; keep a margin. */
+export const KV_LIMITS = {
+  mutationsPerCommit: 1000,
+  bytesPerCommit: 780 * 1024,
+  /** Encoded bodies above this are split into chunks of this size. */
+  chunkBytes: 60 * 1024,
+} as const;
+
+/** Stored form of a queue definition. */
+interface QueueRecord {
+  name: string;
+  qid: string;
+  onEnqueue: string;
+  onFailure: string;
+  visibilityTimeoutMs: number;
+  fairnessKeyHeader: string;
+  weightHeader: string;
+  throttleKeyHeaders: string[];
+  createdAtMs: number;
+}
+
+/** Stored form of a message's mutable state (short field names: one per message). */
+interface StateRecord {
+  a: number;
+  l?: number;
+  r?: number;
+}
+
+/** A body too large for one value is stored as chunks ["c", id, i]; its row holds the count. */
+interface ChunkedBodyRecord {
+  chunks: number;
+}
+
+interface PendingWrite {
+  mutations: Mutation[];
+  resolve: () => void;
+  reject: (e: Error) => void;
+}
+
+function toStateRecord(s: MessageState): StateRecord {
+  const r: StateRecord = { a: s.attempts };
+  if (s.leaseDeadline !== undefined) r.l = s.leaseDeadline;
+  if (s.readyAt !== undefined) r.r = s.readyAt;
+  return r;
+}
+
+function fromStateRecord(r: StateRecord): MessageState {
+  const s: MessageState = { attempts: r.a };
+  if (r.l !== undefined) s.leaseDeadline = r.l;
+  if (r.r !== undefined) s.readyAt = r.r;
+  return s;
+}
+
+function toQueueRecord(d: QueueDef): QueueRecord {
+  return {
+    name: d.name,
+    qid: d.qid,
+    onEnqueue: d.onEnqueueScript,
+    onFailure: d.onFailureScript,
+    visibilityTimeoutMs: d.visibilityTimeoutMs,
+    fairnessKeyHeader: d.fairnessKeyHeader,
+    weightHeader: d.weightHeader,
+    throttleKeyHeaders: d.throttleKeyHeaders,
+    createdAtMs: d.createdAtMs,
+  };
+}
+
+function fromQueueRecord(r: QueueRecord): QueueDef {
+  return {
+    name: r.name,
+    qid: r.qid,
+    onEnqueueScript: r.onEnqueue,
+    onFailureScript: r.onFailure,
+    visibilityTimeoutMs: r.visibilityTimeoutMs,
+    fairnessKeyHeader: r.fairnessKeyHeader ?? "",
+    weightHeader: r.weightHeader ?? "",
+    throttleKeyHeaders: r.throttleKeyHeaders ?? [],
+    createdAtMs: r.createdAtMs,
+  };
+}
+
+function chunkCountOf(encodedLength: number): number {
+  return encodedLength > KV_LIMITS.chunkBytes ? Math.ceil(encodedLength / KV_LIMITS.chunkBytes) : 0;
+}
+
+/** Chunk count of a body as stored, without encoding it when it is clearly small. */
+function storedChunks(body: MessageBody): number {
+  if (maxEncodedBodySize(body) <= KV_LIMITS.chunkBytes) return 0;
+  return chunkCountOf(encodeBody(body).length);
+}
+
+/** One atomic commit under construction, with its size accounting. */
+class CommitBuilder {
+  readonly op: Deno.AtomicOperation;
+  mutations = 0;
+  bytes = 0;
+  readonly writes: PendingWrite[] = [];
+  constructor(kv: Deno.Kv) {
+    this.op = kv.atomic();
+  }
+}
+
+export class KvStore implements Store {
+  readonly #kv: Deno.Kv;
+  #pending: PendingWrite[] = [];
+  #flushing: Promise<void> | undefined;
+  #closed = false;
+
+  private constructor(kv: Deno.Kv) {
+    this.#kv = kv;
+  }
+
+  /** Opens (creating if needed) the KV database at `path`. */
+  static async open(path: string): Promise<KvStore> {
+    return new KvStore(await Deno.openKv(path));
+  }
+
+  write(mutations: Mutation[]): Promise<void> {
+    if (this.#closed) return Promise.reject(new StorageError("store is closed"));
+    return new Promise((resolve, reject) => {
+      this.#pending.push({ mutations, resolve, reject });
+      this.#flushing ??= this.#flushLoop();
+    });
+  }
+
+  async #flushLoop(): Promise<void> {
+    // Yield once so that writes issued in the same turn join the first commit.
+    await Promise.resolve();
+    while (this.#pending.length > 0) {
+      const batch = this.#pending;
+      this.#pending = [];
+      await this.#commitBatch(batch);
+    }
+    this.#flushing = undefined;
+  }
+
+  async #commitBatch(batch: PendingWrite[]): Promise<void> {
+    let current = new CommitBuilder(this.#kv);
+    const builders = [current];
+    for (const w of batch) {
+      let cost: { mutations: number; bytes: number };
+      try {
+        cost = await this.#costAndPrepare(w.mutations);
+      } catch (e) {
+        w.reject(new StorageError(String((e as Error).message ?? e), { cause: e }));
+        continue;
+      }
+      if (
+        current.writes.length > 0 &&
+        (current.mutations + cost.mutations > KV_LIMITS.mutationsPerCommit ||
+          current.bytes + cost.bytes > KV_LIMITS.bytesPerCommit)
+      ) {
+        current = new CommitBuilder(this.#kv);
+        builders.push(current);
+      }
+      for (const m of w.mutations) this.#apply(current, m);
+      current.writes.push(w);
+    }
+    for (const b of builders) {
+      if (b.writes.length === 0) continue;
+      try {
+        const result = await b.op.commit();
+        if (!result.ok) throw new Error("atomic commit was rejected");
+        for (const w of b.writes) w.resolve();
+      } catch (e) {
+        const err = new StorageError(String((e as Error).message ?? e), { cause: e });
+        for (const w of b.writes) w.reject(err);
+      }
+    }
+  }
+
+  /**
+   * Estimates a write's size and commits the chunks of any large new body ahead of it: chunk
+   * rows are invisible until the body row that names them commits, and recovery deletes
+   * orphans.
+   */
+  async #costAndPrepare(mutations: Mutation[]): Promise<{ mutations: number; bytes: number }> {
+    let count = 0;
+    let bytes = 0;
+    for (const m of mutations) {
+      switch (m.op) {
+        case "putMessage": {
+          const encoded = encodeBody(m.body);
+          const chunks = chunkCountOf(encoded.length);
+          if (chunks > 0) {
+            await this.#writeChunks(m.body.id, encoded, chunks);
+            bytes += 64;
+          } else {
+            bytes += encoded.length + 64;
+          }
+          this.#encoded.set(m.body, encoded);
+          count += m.state ? 2 : 1;
+          break;
+        }
+        case "moveMessage":
+          count += 4;
+          bytes += Math.min(maxEncodedBodySize(m.body), KV_LIMITS.chunkBytes) + 256;
+          break;
+        case "deleteMessage":
+          count += 2 + storedChunks(m.body);
+          bytes += 128;
+          break;
+        default:
+          count += 2;
+          bytes += 2048;
+      }
+    }
+    return { mutations: count, bytes };
+  }
+
+  /** Encodings computed while sizing a write, reused when it is applied. */
+  #encoded = new WeakMap<MessageBody, Uint8Array>();
+
+  async #writeChunks(id: string, encoded: Uint8Array, chunks: number): Promise<void> {
+    const perCommit = Math.floor(KV_LIMITS.bytesPerCommit / KV_LIMITS.chunkBytes) - 1;
+    for (let first = 0; first < chunks; first += perCommit) {
+      const op = this.#kv.atomic();
+      for (let i = first; i < Math.min(chunks, first + perCommit); i++) {
+        const start = i * KV_LIMITS.chunkBytes;
+        op.set(Keys.chunk(id, i), encoded.subarray(start, start + KV_LIMITS.chunkBytes));
+      }
+      const r = await op.commit();
+      if (!r.ok) throw new Error("chunk commit was rejected");
+    }
+  }
+
+  #bodyValue(body: MessageBody): Uint8Array | ChunkedBodyRecord {
+    const encoded = this.#encoded.get(body) ?? encodeBody(body);
+    this.#encoded.delete(body);
+    const chunks = chunkCountOf(encoded.length);
+    return chunks > 0 ? { chunks } : encoded;
+  }
+
+  #apply(b: CommitBuilder, m: Mutation): void {
+    const op = b.op;
+    switch (m.op) {
+      case "putQueue":
+        op.set(Keys.queue(m.def.name), toQueueRecord(m.def));
+        b.mutations += 1;
+        b.bytes += 2048;
+        return;
+      case "deleteQueue":
+        op.delete(Keys.queue(m.def.name));
+        op.set(Keys.tombstone(m.def.qid), m.def.name);
+        b.mutations += 2;
+        b.bytes += 600;
+        return;
+      case "putMessage": {
+        const value = this.#bodyValue(m.body);
+        op.set(Keys.body(m.qid, m.body.id), value);
+        b.mutations += 1;
+        b.bytes += (value instanceof Uint8Array ? value.length : 16) + 64;
+        if (m.state) {
+          op.set(Keys.state(m.qid, m.body.id), toStateRecord(m.state));
+          b.mutations += 1;
+          b.bytes += 64;
+        }
+        return;
+      }
+      case "setState":
+        if (m.state) op.set(Keys.state(m.qid, m.id), toStateRecord(m.state));
+        else op.delete(Keys.state(m.qid, m.id));
+        b.mutations += 1;
+        b.bytes += 64;
+        return;
+      case "deleteMessage": {
+        op.delete(Keys.body(m.qid, m.body.id));
+        op.delete(Keys.state(m.qid, m.body.id));
+        const chunks = storedChunks(m.body);
+        for (let i = 0; i < chunks; i++) op.delete(Keys.chunk(m.body.id, i));
+        b.mutations += 2 + chunks;
+        b.bytes += 128;
+        return;
+      }
+      case "moveMessage": {
+        op.delete(Keys.body(m.fromQid, m.body.id));
+        op.delete(Keys.state(m.fromQid, m.body.id));
+        const value = this.#bodyValue(m.body);
+        op.set(Keys.body(m.toQid, m.body.id), value);
+        if (m.state) op.set(Keys.state(m.toQid, m.body.id), toStateRecord(m.state));
+        b.mutations += 4;
+        b.bytes += (value instanceof Uint8Array ? value.length : 16) + 256;
+        return;
+      }
+      case "putConfig":
+        op.set(Keys.config(m.key), m.value);
+        b.mutations += 1;
+        b.bytes += m.key.length * 3 + m.value.length * 3 + 32;
+        return;
+      case "deleteConfig":
+        op.delete(Keys.config(m.key));
+        b.mutations += 1;
+        b.bytes += m.key.length * 3 + 32;
+        return;
+    }
+  }
+
+  async load(): Promise<Snapshot> {
+    const queues: QueueDef[] = [];
+    const nameByQid = new Map<string, string>();
+    for await (const e of this.#kv.list<QueueRecord>({ prefix: Keys.queuePrefix })) {
+      const def = fromQueueRecord(e.value);
+      queues.push(def);
+      nameByQid.set(def.qid, def.name);
+    }
+    const states = new Map<string, MessageState>();
+    for await (const e of this.#kv.list<StateRecord>({ prefix: Keys.statePrefix })) {
+      const [, qid, id] = e.key as [string, string, string];
+      if (nameByQid.has(qid)) states.set(qid + "/" + id, fromStateRecord(e.value));
+    }
+    const messages = new Map<string, StoredMessage[]>();
+    const orphanQids = new Set<string>();
+    const liveChunked = new Set<string>();
+    for await (
+      const e of this.#kv.list<Uint8Array | ChunkedBodyRecord>({ prefix: Keys.bodyPrefix })
+    ) {
+      const [, qid, id] = e.key as [string, string, string];
+      const name = nameByQid.get(qid);
+      if (name === undefined) {
+        orphanQids.add(qid);
+        continue;
+      }
+      let bytes: Uint8Array;
+      if (e.value instanceof Uint8Array) bytes = e.value;
+      else {
+        bytes = await this.#readChunks(id, e.value.chunks);
+        liveChunked.add(id);
+      }
+      let list = messages.get(name);
+      if (!list) messages.set(name, list = []);
+      const state = states.get(qid + "/" + id);
+      list.push(state ? { body: decodeBody(id, bytes), state } : { body: decodeBody(id, bytes) });
+    }
+    // Rows of a queue incarnation without a record can only come from a deletion: make sure
+    // the purge will find them.
+    for (const qid of orphanQids) await this.#kv.set(Keys.tombstone(qid), "");
+    await this.#deleteOrphanChunks(liveChunked);
+    const config: Array<[string, string]> = [];
+    for await (const e of this.#kv.list<string>({ prefix: Keys.configPrefix })) {
+      config.push([e.key[1] as string, e.value]);
+    }
+    return { queues, messages, config };
+  }
+
+  async #readChunks(id: string, count: number): Promise<Uint8Array> {
+    const parts: Uint8Array[] = [];
+    let total = 0;
+    for await (const e of this.#kv.list<Uint8Array>({ prefix: Keys.chunksOf(id) })) {
+      parts.push(e.value);
+      total += e.value.length;
+    }
+    if (parts.length !== count) {
+      throw new StorageError(`message ${id} has ${parts.length} of ${count} chunks`);
+    }
+    const out = new Uint8Array(total);
+    let at = 0;
+    for (const p of parts) {
+      out.set(p, at);
+      at += p.length;
+    }
+    return out;
+  }
+
+  async #deleteOrphanChunks(live: Set<string>): Promise<void> {
+    let op = this.#kv.atomic();
+    let n = 0;
+    for await (const e of this.#kv.list({ prefix: Keys.chunkPrefix }, { batchSize: 500 })) {
+      if (live.has(e.key[1] as string)) continue;
+      op.delete(e.key);
+      if (++n % 500 === 0) {
+        await op.commit();
+        op = this.#kv.atomic();
+      }
+    }
+    if (n % 500 !== 0) await op.commit();
+  }
+
+  async purgeDeleted(): Promise<number> {
+    let purged = 0;
+    for await (const t of this.#kv.list({ prefix: Keys.tombstonePrefix })) {
+      const qid = t.key[1] as string;
+      for (const prefix of [Keys.bodiesOf(qid), Keys.statesOf(qid)]) {
+        for (;;) {
+          const op = this.#kv.atomic();
+          let n = 0;
+          for await (
+            const e of this.#kv.list<Uint8Array | ChunkedBodyRecord>({ prefix }, { limit: 200 })
+          ) {
+            op.delete(e.key);
+            n++;
+            if (prefix[0] === "m" && !(e.value instanceof Uint8Array) && e.value?.chunks) {
+              for (let i = 0; i < e.value.chunks; i++) op.delete(Keys.chunk(e.key[2] as string, i));
+              n += e.value.chunks;
+            }
+            if (n > 800) break; // stay under KV's 1000 mutations per commit
+          }
+          if (n === 0) break;
+          await op.commit();
+          purged += n;
+        }
+      }
+      await this.#kv.delete(t.key);
+    }
+    return purged;
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    await this.#flushing;
+    this.#kv.close();
+  }
+}
