@@ -53,8 +53,11 @@ export async function connectAdmin(options: ConnectOptions): Promise<AdminClient
   return {
     call: (method, request) =>
       new Promise((resolve, reject) =>
-        client[method](request, metadata, (err: grpc.ServiceError | null, res: unknown) =>
-          err ? reject(err) : resolve(res as never)
+        client[method](
+          request,
+          metadata,
+          (err: grpc.ServiceError | null, res: unknown) =>
+            err ? reject(err) : resolve(res as never),
         )
       ),
     close: () => client.close(),

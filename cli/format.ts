@@ -20,9 +20,9 @@ export function formatQueueList(
   ];
   for (const q of queues) {
     lines.push(
-      `${padRight(q.name, w)}  ${padLeft(String(q.depth), 7)}  ${padLeft(String(q.in_flight), 9)}  ${
-        padLeft(String(q.active_consumers), 9)
-      }`,
+      `${padRight(q.name, w)}  ${padLeft(String(q.depth), 7)}  ${
+        padLeft(String(q.in_flight), 9)
+      }  ${padLeft(String(q.active_consumers), 9)}`,
     );
   }
   return lines.join("\n");

@@ -78,10 +78,17 @@ export function buildProgram(): Command {
     .action(async (name: string, o: { visibilityTimeout: string }) => {
       const vt = Number(o.visibilityTimeout);
       if (!Number.isInteger(vt) || vt < 0) {
-        throw new CommanderError(2, "fila.usage", `error: invalid --visibility-timeout ${o.visibilityTimeout}`);
+        throw new CommanderError(
+          2,
+          "fila.usage",
+          `error: invalid --visibility-timeout ${o.visibilityTimeout}`,
+        );
       }
-      await withAdmin(program, `queue "${name}"`, (c) =>
-        c.call("CreateQueue", { name, config: { visibility_timeout_ms: vt } }));
+      await withAdmin(
+        program,
+        `queue "${name}"`,
+        (c) => c.call("CreateQueue", { name, config: { visibility_timeout_ms: vt } }),
+      );
       console.log(`Created queue "${name}"`);
     });
   queue.command("delete <name>")
@@ -93,11 +100,21 @@ export function buildProgram(): Command {
   queue.command("list")
     .description("list queues")
     .action(async () => {
-      const res = await withAdmin(program, "queues", (c) =>
-        c.call<{ queues: Array<{ name: string; depth: number; in_flight: number; active_consumers: number }> }>(
-          "ListQueues",
-          {},
-        ));
+      const res = await withAdmin(
+        program,
+        "queues",
+        (c) =>
+          c.call<
+            {
+              queues: Array<
+                { name: string; depth: number; in_flight: number; active_consumers: number }
+              >;
+            }
+          >(
+            "ListQueues",
+            {},
+          ),
+      );
       console.log(res.queues.length === 0 ? "No queues found." : formatQueueList(res.queues));
     });
   return program;

@@ -31,7 +31,10 @@ const pkgDef = protoLoader.loadSync(
   },
 );
 
-const descriptorRoot = protobuf.loadSync(LOCAL_PROTOS + "conformance/descriptor_min.proto");
+const descriptorRoot = new protobuf.Root().loadSync(
+  LOCAL_PROTOS + "conformance/descriptor_min.proto",
+  { keepCase: true },
+);
 
 // deno-lint-ignore no-explicit-any
 type Any = any;
@@ -217,17 +220,7 @@ export class StreamReader<T> {
       if (this.status) return null;
       const left = deadline - performance.now();
       if (left <= 0) return null;
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(() => {
-          this.#waiters = this.#waiters.filter((w) => w !== wake);
-          resolve();
-        }, left);
-        const wake = () => {
-          clearTimeout(timer);
-          resolve();
-        };
-        this.#waiters.push(wake);
-      });
+      await this.#wait(left);
     }
   }
 
@@ -260,12 +253,37 @@ export class StreamReader<T> {
     return out;
   }
 
-  /** Asserts that no item arrives within ms (items already buffered count as arrivals). */
+  /**
+   * Asserts that no new item arrives within ms. Items that arrived before the call (read or not)
+   * do not count.
+   */
   async expectNothing(ms: number, what = "no item"): Promise<void> {
-    const item = await this.next(ms);
-    if (item !== null) {
-      throw new Error(`expected ${what} within ${ms} ms, but received ${JSON.stringify(item)}`);
+    const start = this.received.length;
+    const deadline = performance.now() + ms;
+    while (this.received.length === start && !this.status) {
+      const left = deadline - performance.now();
+      if (left <= 0) break;
+      await this.#wait(left);
     }
+    if (this.received.length > start) {
+      throw new Error(
+        `expected ${what} within ${ms} ms, but received ${JSON.stringify(this.received[start])}`,
+      );
+    }
+  }
+
+  #wait(ms: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        this.#waiters = this.#waiters.filter((w) => w !== wake);
+        resolve();
+      }, ms);
+      const wake = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+      this.#waiters.push(wake);
+    });
   }
 
   /** Resolves once `received.length >= n`; throws on timeout. */
@@ -279,17 +297,7 @@ export class StreamReader<T> {
             (this.status ? ` (stream ended: ${this.status.code} ${this.status.details})` : ""),
         );
       }
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(() => {
-          this.#waiters = this.#waiters.filter((w) => w !== wake);
-          resolve();
-        }, left);
-        const wake = () => {
-          clearTimeout(timer);
-          resolve();
-        };
-        this.#waiters.push(wake);
-      });
+      await this.#wait(left);
     }
   }
 

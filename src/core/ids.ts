@@ -38,7 +38,8 @@ export function newMessageId(nowMs: number = Date.now()): string {
   const lo = ms % 0x1000000;
   const r = randomBytes8();
   const p = RANDOM_POOL;
-  return HEX[(hi >>> 16) & 0xff] + HEX[(hi >>> 8) & 0xff] + HEX[hi & 0xff] + HEX[(lo >>> 16) & 0xff] +
+  return HEX[(hi >>> 16) & 0xff] + HEX[(hi >>> 8) & 0xff] + HEX[hi & 0xff] +
+    HEX[(lo >>> 16) & 0xff] +
     "-" + HEX[(lo >>> 8) & 0xff] + HEX[lo & 0xff] +
     "-" + HEX[0x70 | (counter >>> 8)] + HEX[counter & 0xff] +
     "-" + HEX[0x80 | (p[r] & 0x3f)] + HEX[p[r + 1]] +
@@ -60,7 +61,9 @@ export function parseMessageId(text: string): string | undefined {
   if (text.length === 32) {
     if (!SIMPLE.test(text)) return undefined;
     const t = text.toLowerCase();
-    return `${t.slice(0, 8)}-${t.slice(8, 12)}-${t.slice(12, 16)}-${t.slice(16, 20)}-${t.slice(20)}`;
+    return `${t.slice(0, 8)}-${t.slice(8, 12)}-${t.slice(12, 16)}-${t.slice(16, 20)}-${
+      t.slice(20)
+    }`;
   }
   if (text.length === 38 && text[0] === "{" && text[37] === "}") {
     return parseHyphenated(text.slice(1, 37));

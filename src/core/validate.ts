@@ -82,7 +82,9 @@ export function checkConfigKey(key: string): void {
 
 export function checkConfigValue(value: string): void {
   if (utf8Length(value) > CONFIG_LIMITS.valueBytes) {
-    throw new InvalidArgumentError(`config value must not exceed ${CONFIG_LIMITS.valueBytes} bytes`);
+    throw new InvalidArgumentError(
+      `config value must not exceed ${CONFIG_LIMITS.valueBytes} bytes`,
+    );
   }
 }
 

@@ -20,11 +20,20 @@ Deno.test("utf8Length() counts UTF-8 bytes", () => {
 
 Deno.test("checkQueueName() applies the rules in spec order", () => {
   assert.equal(message(() => checkQueueName("")), "queue name must not be empty");
-  assert.equal(message(() => checkQueueName("", "dlq_queue name")), "dlq_queue name must not be empty");
-  assert.equal(message(() => checkQueueName("é".repeat(128))), "queue name must not exceed 255 bytes");
+  assert.equal(
+    message(() => checkQueueName("", "dlq_queue name")),
+    "dlq_queue name must not be empty",
+  );
+  assert.equal(
+    message(() => checkQueueName("é".repeat(128))),
+    "queue name must not exceed 255 bytes",
+  );
   assert.equal(message(() => checkQueueName("x".repeat(255))), undefined);
   for (const bad of ["a\tb", "a\nb", "a\u0085b", "\u007f", "\u0000"]) {
-    assert.equal(message(() => checkQueueName(bad)), "queue name must not contain control characters");
+    assert.equal(
+      message(() => checkQueueName(bad)),
+      "queue name must not contain control characters",
+    );
   }
   assert.equal(message(() => checkQueueName("a b/c:d")), undefined);
 });

@@ -68,6 +68,8 @@ export class Deque<T> {
   }
 
   *[Symbol.iterator](): IterableIterator<T> {
-    for (let i = 0; i < this.#length; i++) yield this.#buf[(this.#head + i) % this.#buf.length] as T;
+    for (let i = 0; i < this.#length; i++) {
+      yield this.#buf[(this.#head + i) % this.#buf.length] as T;
+    }
   }
 }

@@ -153,7 +153,7 @@ export class Scheduler {
       throw new RangeError(`quantum must be a positive integer: got ${options.quantum}`);
     }
     this.quantum = options.quantum;
-    this.#timers = new TimerHeap((() => this.#clock.now()), (v) => this.#onTimer(v));
+    this.#timers = new TimerHeap(() => this.#clock.now(), (v) => this.#onTimer(v));
     this.#whenServing = new Promise((resolve) => this.#markServing = resolve);
   }
 
@@ -557,6 +557,11 @@ export class Scheduler {
 
   /** Synchronous read for Lua's `fila.get` (always the current value). */
   readonly lookupConfig = (key: string): string | undefined => this.#config.get(key);
+
+  /** Acts on every timer due by the clock now; for tests driving a manual clock. */
+  fireDueTimers(): void {
+    this.#timers.fireDue();
+  }
 
   // ---------------------------------------------------------------- internals
 

@@ -14,7 +14,6 @@ interface Item<T> {
   value: T;
 }
 
-
 export class TimerHeap<T> {
   #heap: Item<T>[] = [];
   #seq = 0;

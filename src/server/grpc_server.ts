@@ -36,7 +36,10 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     "grpc.keepalive_timeout_ms": 20_000,
     "grpc.keepalive_permit_without_calls": 1,
   });
-  server.addService(rawServiceDefinition("fila.v1.FilaService"), filaServiceHandlers(scheduler, log));
+  server.addService(
+    rawServiceDefinition("fila.v1.FilaService"),
+    filaServiceHandlers(scheduler, log),
+  );
   server.addService(rawServiceDefinition("fila.v1.FilaAdmin"), filaAdminHandlers(scheduler, log));
   const health = new HealthService();
   health.addTo(server);

@@ -19,7 +19,7 @@ function toBuffer(b: Uint8Array): Buffer {
 
 /** grpc-js service definition passing raw bytes both ways. */
 export function rawServiceDefinition(name: string): grpc.ServiceDefinition {
-  const def: grpc.ServiceDefinition = {};
+  const def: Record<string, grpc.MethodDefinition<Uint8Array, Uint8Array>> = {};
   for (const m of service(name).methodsArray) {
     def[m.name] = {
       path: `/${name}/${m.name}`,

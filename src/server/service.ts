@@ -37,7 +37,10 @@ function messageIdOf(raw: string): string {
   return id;
 }
 
-export function filaServiceHandlers(scheduler: Scheduler, log: Logger): grpc.UntypedServiceImplementation {
+export function filaServiceHandlers(
+  scheduler: Scheduler,
+  log: Logger,
+): grpc.UntypedServiceImplementation {
   return {
     Enqueue: unary<EnqueueRequest>(SERVICE, "Enqueue", async (req) => {
       checkQueueName(req.queue);

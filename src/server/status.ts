@@ -25,5 +25,8 @@ export interface StatusObject {
 export function toStatus(err: unknown, log?: Logger): StatusObject {
   if (err instanceof FilaError) return { code: CODES[err.code], details: err.message };
   log?.error("internal error", { error: String((err as Error)?.stack ?? err) });
-  return { code: grpc.status.INTERNAL, details: `internal error: ${(err as Error)?.message ?? err}` };
+  return {
+    code: grpc.status.INTERNAL,
+    details: `internal error: ${(err as Error)?.message ?? err}`,
+  };
 }

@@ -111,4 +111,3 @@ export function decodeBody(id: string, bytes: Uint8Array): MessageBody {
   const payload = bytes.slice(pos, pos + payloadLength);
   return { id, headers, payload, fairnessKey, weight, throttleKeys, enqueuedAtMs };
 }
-

@@ -19,10 +19,18 @@ Deno.test("encodeBody() round-trips every field", () => {
   for (
     const b of [
       body(),
-      body({ headers: {}, payload: new Uint8Array(), fairnessKey: "", weight: 0, throttleKeys: [] }),
+      body({
+        headers: {},
+        payload: new Uint8Array(),
+        fairnessKey: "",
+        weight: 0,
+        throttleKeys: [],
+      }),
       body({ fairnessKey: "k".repeat(255), weight: 4_294_967_295 }),
       body({ payload: new Uint8Array(300_000).fill(7) }),
-      body({ headers: Object.fromEntries(Array.from({ length: 10_000 }, (_, i) => [`h${i}`, `v${i}`])) }),
+      body({
+        headers: Object.fromEntries(Array.from({ length: 10_000 }, (_, i) => [`h${i}`, `v${i}`])),
+      }),
       body({ headers: { long: "x".repeat(5000) } }),
     ]
   ) {

@@ -10,7 +10,13 @@ export type Mutation =
   /** `null` = pending with no failed attempt. */
   | { op: "setState"; qid: string; id: string; state: MessageState | null }
   | { op: "deleteMessage"; qid: string; body: MessageBody }
-  | { op: "moveMessage"; fromQid: string; toQid: string; body: MessageBody; state: MessageState | null }
+  | {
+    op: "moveMessage";
+    fromQid: string;
+    toQid: string;
+    body: MessageBody;
+    state: MessageState | null;
+  }
   | { op: "putConfig"; key: string; value: string }
   | { op: "deleteConfig"; key: string };
 

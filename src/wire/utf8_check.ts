@@ -25,7 +25,7 @@ function planFor(t: protobuf.Type): Plan {
     const original = f.name;
     const name = toSnake(original);
     if (f.map) {
-      const mf = f as protobuf.MapField;
+      const mf = f as unknown as protobuf.MapField;
       const entry: Plan = new Map();
       if (mf.keyType === "string") entry.set(1, { kind: "string", name });
       if (mf.type === "string") entry.set(2, { kind: "string", name });

@@ -1,0 +1,230 @@
+import assert from "node:assert/strict";
+import { ManualClock } from "../core/clock.ts";
+import type { FilaError } from "../core/errors.ts";
+import type { Delivery } from "../core/types.ts";
+import { MemoryStore } from "../storage/memory_store.ts";
+import { Scheduler } from "./loop.ts";
+import type { ConsumerSink } from "./state.ts";
+
+class Sink implements ConsumerSink {
+  readonly got: Delivery[] = [];
+  closedWith: FilaError | undefined | null = null;
+  send(d: Delivery): boolean {
+    this.got.push(d);
+    return true;
+  }
+  close(err?: FilaError): void {
+    this.closedWith = err;
+  }
+  ids(): string[] {
+    return this.got.map((d) => d.body.id);
+  }
+}
+
+const tick = () => new Promise((r) => setTimeout(r, 0));
+
+async function setup(
+  opts: { quantum?: number; store?: MemoryStore; clock?: ManualClock; capacity?: number } = {},
+) {
+  const store = opts.store ?? new MemoryStore();
+  const clock = opts.clock ?? new ManualClock();
+  const s = new Scheduler({
+    store,
+    clock,
+    quantum: opts.quantum ?? 1000,
+    commandCapacity: opts.capacity,
+  });
+  await s.start();
+  return { s, store, clock };
+}
+
+function queue(name: string, extra: Partial<Parameters<Scheduler["createQueue"]>[0]> = {}) {
+  return {
+    name,
+    onEnqueueScript: "",
+    onFailureScript: "",
+    visibilityTimeoutMs: 0,
+    fairnessKeyHeader: "tenant",
+    weightHeader: "weight",
+    throttleKeyHeaders: [],
+    ...extra,
+  };
+}
+
+const bytes = (s: string) => new TextEncoder().encode(s);
+
+Deno.test("Scheduler delivers, acks and forgets a message", async () => {
+  const { s, store } = await setup();
+  await s.createQueue(queue("q"));
+  const id = await s.enqueue("q", {}, bytes("hi"));
+  const sink = new Sink();
+  await s.consume("q", 0, sink);
+  await tick();
+  assert.deepEqual(sink.ids(), [id]);
+  assert.equal(sink.got[0].attempts, 0);
+  assert.equal((await s.stats("q")).inFlight, 1);
+  await s.ack("q", id);
+  await assert.rejects(s.ack("q", id), /no lease for message/);
+  assert.deepEqual(await s.stats("q").then((x) => [x.depth, x.inFlight]), [0, 0]);
+  assert.equal(store.rows.size, 0);
+});
+
+Deno.test("Scheduler respects consumer credit", async () => {
+  const { s } = await setup();
+  await s.createQueue(queue("q"));
+  for (let i = 0; i < 5; i++) await s.enqueue("q", {}, bytes(`${i}`));
+  const sink = new Sink();
+  await s.consume("q", 2, sink);
+  await tick();
+  assert.equal(sink.got.length, 2);
+  await s.ack("q", sink.got[0].body.id);
+  await tick();
+  assert.equal(sink.got.length, 3);
+  const st = await s.stats("q");
+  assert.deepEqual([st.inFlight, st.pending, st.depth], [2, 2, 4]);
+});
+
+Deno.test("Scheduler retries a nacked message at the tail with attempt + 1", async () => {
+  const { s } = await setup();
+  await s.createQueue(queue("q"));
+  const m = await s.enqueue("q", {}, bytes("m"));
+  const p = await s.enqueue("q", {}, bytes("p"));
+  const sink = new Sink();
+  await s.consume("q", 1, sink);
+  await tick();
+  await s.nack("q", m, "boom");
+  await tick();
+  assert.deepEqual(sink.ids(), [m, p]);
+  await s.ack("q", p);
+  await tick();
+  assert.deepEqual(sink.ids(), [m, p, m]);
+  assert.equal(sink.got[2].attempts, 1);
+});
+
+Deno.test("Scheduler releases a closed stream's messages to the head in delivery order", async () => {
+  const { s } = await setup();
+  await s.createQueue(queue("q"));
+  const ids: string[] = [];
+  for (let i = 0; i < 5; i++) ids.push(await s.enqueue("q", {}, bytes(`${i}`)));
+  const first = new Sink();
+  const handle = await s.consume("q", 3, first);
+  await tick();
+  assert.deepEqual(first.ids(), ids.slice(0, 3));
+  handle.close();
+  await tick();
+  const second = new Sink();
+  await s.consume("q", 10, second);
+  await tick();
+  assert.deepEqual(second.ids(), ids);
+  assert.deepEqual(second.got.map((d) => d.attempts), [1, 1, 1, 0, 0]);
+});
+
+Deno.test("Scheduler expires leases at their deadline as a failed attempt", async () => {
+  const { s, clock } = await setup();
+  await s.createQueue(queue("q", { visibilityTimeoutMs: 2000 }));
+  const id = await s.enqueue("q", {}, bytes("x"));
+  const sink = new Sink();
+  await s.consume("q", 1, sink);
+  await tick();
+  clock.advance(1999);
+  s.fireDueTimers();
+  await tick();
+  assert.equal(sink.got.length, 1);
+  clock.advance(1);
+  s.fireDueTimers();
+  await tick();
+  assert.deepEqual(sink.ids(), [id, id]);
+  assert.equal(sink.got[1].attempts, 1);
+  assert.equal(s.counters.expired, 1);
+});
+
+Deno.test("Scheduler recovers pending, leased and expired messages from storage", async () => {
+  const store = new MemoryStore();
+  const clock = new ManualClock();
+  const a = await setup({ store, clock });
+  await a.s.createQueue(queue("q", { visibilityTimeoutMs: 5000 }));
+  const ids: string[] = [];
+  for (let i = 0; i < 4; i++) ids.push(await a.s.enqueue("q", { tenant: "t" }, bytes(`${i}`)));
+  const sink = new Sink();
+  await a.s.consume("q", 2, sink);
+  await tick();
+  await tick(); // lease writes
+  await a.s.ack("q", ids[0]);
+  // "Crash": a new scheduler on the same store, 3 s later (lease of ids[1] still valid).
+  clock.advance(3000);
+  const b = await setup({ store, clock });
+  let st = await b.s.stats("q");
+  assert.deepEqual([st.pending, st.inFlight], [1, 2]);
+  await b.s.ack("q", ids[1]); // a lease survives the restart and can be acked
+  clock.advance(3000);
+  b.s.fireDueTimers();
+  await tick();
+  st = await b.s.stats("q");
+  assert.deepEqual([st.pending, st.inFlight], [2, 0]);
+  const again = new Sink();
+  await b.s.consume("q", 10, again);
+  await tick();
+  assert.deepEqual(again.ids(), [ids[3], ids[2]]);
+  assert.deepEqual(again.got.map((d) => d.attempts), [0, 1]);
+});
+
+Deno.test("Scheduler shares deliveries by weight from the declared headers", async () => {
+  const { s } = await setup({ quantum: 1 });
+  await s.createQueue(queue("q"));
+  for (let i = 0; i < 20; i++) await s.enqueue("q", { tenant: "high", weight: "3" }, bytes(""));
+  for (let i = 0; i < 20; i++) await s.enqueue("q", { tenant: "low" }, bytes(""));
+  const sink = new Sink();
+  await s.consume("q", 8, sink);
+  await tick();
+  assert.deepEqual(sink.got.map((d) => d.body.fairnessKey), [
+    "high",
+    "high",
+    "high",
+    "low",
+    "high",
+    "high",
+    "high",
+    "low",
+  ]);
+});
+
+Deno.test("Scheduler deletes a queue with its DLQ and ends their streams", async () => {
+  const { s, store } = await setup();
+  await s.createQueue(queue("q"));
+  await s.enqueue("q", {}, bytes("x"));
+  const sink = new Sink();
+  await s.consume("q.dlq", 0, sink);
+  await s.deleteQueue("q");
+  assert.equal(sink.closedWith?.message, 'queue "q.dlq" was deleted');
+  assert.deepEqual(await s.listQueues(), []);
+  await s.createQueue(queue("q"));
+  assert.equal((await s.stats("q")).depth, 0);
+  await store.purgeDeleted();
+  assert.equal(store.rows.size, 0);
+});
+
+Deno.test("Scheduler refuses commands beyond its capacity", async () => {
+  const { s } = await setup({ capacity: 1 });
+  await s.createQueue(queue("q"));
+  const results = await Promise.allSettled(
+    Array.from({ length: 5 }, () => s.enqueue("q", {}, bytes(""))),
+  );
+  const ok = results.filter((r) => r.status === "fulfilled").length;
+  assert.ok(ok >= 1);
+  for (const r of results) {
+    if (r.status === "rejected") assert.equal((r.reason as Error).message, "scheduler overloaded");
+  }
+  assert.equal((await s.stats("q")).depth, ok);
+});
+
+Deno.test("Scheduler validates queue creation", async () => {
+  const { s } = await setup();
+  await assert.rejects(
+    s.createQueue(queue("q", { visibilityTimeoutMs: 999 })),
+    /visibility_timeout_ms must be at least 1000/,
+  );
+  await s.createQueue(queue("q"));
+  await assert.rejects(s.createQueue(queue("q")), /queue "q" already exists/);
+  await assert.rejects(s.enqueue("nope", {}, bytes("")), /queue "nope" not found/);
+  assert.deepEqual((await s.listQueues()).map((q) => q.name), ["q", "q.dlq"]);
+});
