@@ -12,6 +12,7 @@
 import { type Clock, systemClock } from "../core/clock.ts";
 import {
   AlreadyExistsError,
+  FailedPreconditionError,
   type FilaError,
   InvalidArgumentError,
   Messages,
@@ -24,6 +25,7 @@ import { type Logger, silentLogger } from "../core/log.ts";
 import {
   DEFAULT_MAX_UNACKED,
   DEFAULT_VISIBILITY_TIMEOUT_MS,
+  DLQ_SUFFIX,
   dlqNameOf,
   isDlqName,
   type MessageBody,
@@ -130,7 +132,7 @@ export class Scheduler {
   #dirty: QueueState[] = [];
   #pumpScheduled = false;
   #purging: Promise<unknown> | undefined;
-  /** Messages leased and then re-queued because of a limit: stays 0 (zero wasted work). */
+  /** Event counts since start (for metrics and tests). */
   readonly counters = {
     enqueued: 0,
     leased: 0,
@@ -140,6 +142,7 @@ export class Scheduler {
     released: 0,
     delayed: 0,
     deadLettered: 0,
+    redriven: 0,
   };
 
   constructor(options: SchedulerOptions) {
@@ -508,6 +511,92 @@ export class Scheduler {
         throttles: this.throttles.stats(this.#clock.now()),
       };
     });
+  }
+
+  /**
+   * Redrive (§2.11, §5.7): moves up to `count` (0 = all) pending or delayed messages of a DLQ,
+   * oldest id first, to the tail of their keys in the parent with attempt_count 0. Each move
+   * is atomic; a storage failure midway leaves the moved ones moved.
+   */
+  redrive(dlqName: string, count: number): Promise<number> {
+    return this.#command(async () => {
+      const d = this.#queues.get(dlqName);
+      if (!d) throw new NotFoundError(Messages.queueNotFound(dlqName));
+      if (!isDlqName(dlqName)) {
+        throw new InvalidArgumentError(
+          `queue "${dlqName}" is not a dead-letter queue (name must end with ".dlq")`,
+        );
+      }
+      const parentName = dlqName.slice(0, -DLQ_SUFFIX.length);
+      const parent = this.#queues.get(parentName);
+      if (!parent) {
+        throw new FailedPreconditionError(
+          `parent queue "${parentName}" of dead-letter queue "${dlqName}" does not exist`,
+        );
+      }
+      let picked: Entry[] = [];
+      for (const e of d.messages.values()) {
+        if (e.state === "pending" || e.state === "delayed") picked.push(e);
+      }
+      picked.sort((a, b) => (a.body.id < b.body.id ? -1 : 1));
+      if (count > 0) picked = picked.slice(0, count);
+      if (picked.length === 0) return 0;
+      this.#takeOut(d, picked);
+      const batches: Entry[][] = [];
+      for (let i = 0; i < picked.length; i += MOVES_PER_WRITE) {
+        batches.push(picked.slice(i, i + MOVES_PER_WRITE));
+      }
+      const results = await Promise.allSettled(
+        batches.map((batch) =>
+          this.#store.write(batch.map((e) => ({
+            op: "moveMessage" as const,
+            fromQid: d.def.qid,
+            toQid: parent.def.qid,
+            body: e.body,
+            state: null,
+          })))
+        ),
+      );
+      let moved = 0;
+      let failure: unknown;
+      results.forEach((r, i) => {
+        for (const e of batches[i]) {
+          if (r.status === "rejected") {
+            failure = r.reason;
+            if (!d.deleted) this.#makePending(d, e, false);
+            continue;
+          }
+          moved++;
+          this.#forget(d, e);
+          if (parent.deleted) continue;
+          const k = parent.keyFor(e.body.fairnessKey);
+          const entry = new Entry(e.body, 0, k);
+          k.count++;
+          parent.messages.set(e.body.id, entry);
+          this.#makePending(parent, entry, false);
+        }
+      });
+      this.counters.redriven += moved;
+      if (failure) throw failure;
+      return moved;
+    });
+  }
+
+  /** Takes pending or delayed messages out of a queue's lists ahead of a move. */
+  #takeOut(q: QueueState, entries: Entry[]): void {
+    const leaving = new Set<Entry>();
+    const keys = new Set<KeyState>();
+    for (const e of entries) {
+      if (e.state === "pending") {
+        leaving.add(e);
+        keys.add(e.key);
+      } else q.delayed--;
+      e.state = "moving";
+    }
+    for (const k of keys) {
+      q.pending -= k.pending.removeWhere((e) => leaving.has(e));
+      if (k.pending.length === 0) q.ring.deactivate(k);
+    }
   }
 
   // ---------------------------------------------------------------- runtime config

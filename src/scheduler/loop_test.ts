@@ -5,6 +5,7 @@ import type { Delivery } from "../core/types.ts";
 import { MemoryStore } from "../storage/memory_store.ts";
 import { Scheduler } from "./loop.ts";
 import type { ConsumerSink } from "./state.ts";
+import type { FailureDecision, PolicyHooks } from "./policy.ts";
 
 class Sink implements ConsumerSink {
   readonly got: Delivery[] = [];
@@ -23,8 +24,31 @@ class Sink implements ConsumerSink {
 
 const tick = () => new Promise((r) => setTimeout(r, 0));
 
+/** Hooks whose on_failure answer the test sets; no Lua involved. */
+class FakeHooks implements PolicyHooks {
+  failure: FailureDecision | undefined;
+  validate() {}
+  install() {}
+  installLenient() {
+    return [];
+  }
+  remove() {}
+  onEnqueue() {
+    return undefined;
+  }
+  onFailure() {
+    return this.failure;
+  }
+}
+
 async function setup(
-  opts: { quantum?: number; store?: MemoryStore; clock?: ManualClock; capacity?: number } = {},
+  opts: {
+    quantum?: number;
+    store?: MemoryStore;
+    clock?: ManualClock;
+    capacity?: number;
+    hooks?: PolicyHooks;
+  } = {},
 ) {
   const store = opts.store ?? new MemoryStore();
   const clock = opts.clock ?? new ManualClock();
@@ -33,6 +57,7 @@ async function setup(
     clock,
     quantum: opts.quantum ?? 1000,
     commandCapacity: opts.capacity,
+    hooks: opts.hooks,
   });
   await s.start();
   return { s, store, clock };
@@ -227,4 +252,76 @@ Deno.test("Scheduler validates queue creation", async () => {
   await assert.rejects(s.createQueue(queue("q")), /queue "q" already exists/);
   await assert.rejects(s.enqueue("nope", {}, bytes("")), /queue "nope" not found/);
   assert.deepEqual((await s.listQueues()).map((q) => q.name), ["q", "q.dlq"]);
+});
+
+Deno.test("Scheduler dead-letters on a dlq decision and redrives back with attempts reset", async () => {
+  const hooks = new FakeHooks();
+  const { s } = await setup({ hooks });
+  await s.createQueue(queue("q"));
+  const ids = [
+    await s.enqueue("q", { tenant: "t" }, bytes("1")),
+    await s.enqueue("q", { tenant: "t" }, bytes("2")),
+  ];
+  const sink = new Sink();
+  await s.consume("q", 10, sink);
+  await tick();
+  hooks.failure = { action: "dlq", delayMs: 0 };
+  for (const id of ids) await s.nack("q", id, "poison");
+  let st = await s.stats("q.dlq");
+  assert.equal(st.pending, 2);
+  assert.equal((await s.stats("q")).depth, 0);
+  const dlqSink = new Sink();
+  const handle = await s.consume("q.dlq", 1, dlqSink);
+  await tick();
+  assert.deepEqual(dlqSink.got.map((d) => [d.body.id, d.attempts, d.queue]), [[
+    ids[0],
+    1,
+    "q.dlq",
+  ]]);
+  // The leased one stays; the other moves.
+  assert.equal(await s.redrive("q.dlq", 0), 1);
+  await tick();
+  assert.deepEqual(sink.got.slice(2).map((d) => [d.body.id, d.attempts, d.queue]), [[
+    ids[1],
+    0,
+    "q",
+  ]]);
+  handle.close();
+  await tick();
+  hooks.failure = undefined;
+  st = await s.stats("q.dlq");
+  assert.equal(st.depth, 1);
+  assert.equal(await s.redrive("q.dlq", 5), 1);
+  assert.equal(await s.redrive("q.dlq", 0), 0);
+  await assert.rejects(s.redrive("q", 0), /is not a dead-letter queue/);
+  await assert.rejects(s.redrive("nope.dlq", 0), /queue "nope.dlq" not found/);
+  await s.createQueue(queue("lonely.dlq"));
+  await assert.rejects(s.redrive("lonely.dlq", 0), /parent queue "lonely"/);
+});
+
+Deno.test("Scheduler holds a delayed retry until its ready time, then appends it", async () => {
+  const hooks = new FakeHooks();
+  const { s, clock } = await setup({ hooks });
+  await s.createQueue(queue("q"));
+  const m = await s.enqueue("q", {}, bytes("m"));
+  const p = await s.enqueue("q", {}, bytes("p"));
+  const sink = new Sink();
+  await s.consume("q", 1, sink);
+  await tick();
+  hooks.failure = { action: "retry", delayMs: 300 };
+  await s.nack("q", m, "later");
+  let st = await s.stats("q");
+  assert.deepEqual([st.delayed, st.pending, st.inFlight, st.depth], [1, 0, 1, 1]);
+  await tick();
+  await s.ack("q", p);
+  clock.advance(299);
+  s.fireDueTimers();
+  await tick();
+  assert.deepEqual(sink.ids(), [m, p]);
+  clock.advance(1);
+  s.fireDueTimers();
+  await tick();
+  assert.deepEqual(sink.ids(), [m, p, m]);
+  st = await s.stats("q");
+  assert.equal(st.delayed, 0);
 });

@@ -99,7 +99,10 @@ export function filaAdminHandlers(
         totalCount: entries.length,
       };
     }),
-    Redrive: h("Redrive", () => notYet("Redrive")),
+    Redrive: h<{ dlqQueue: string; count: unknown }>("Redrive", async (req) => {
+      checkQueueName(req.dlqQueue, "dlq_queue name");
+      return { redriven: await scheduler.redrive(req.dlqQueue, toNumber(req.count)) };
+    }),
     CreateApiKey: h("CreateApiKey", () => notYet("CreateApiKey")),
     RevokeApiKey: h("RevokeApiKey", () => notYet("RevokeApiKey")),
     ListApiKeys: h("ListApiKeys", () => notYet("ListApiKeys")),

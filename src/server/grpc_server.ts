@@ -28,6 +28,13 @@ const TRANSPORT_MAX_RECEIVE = 64 * 1024 * 1024;
 
 export async function startServer(options: ServerOptions): Promise<RunningServer> {
   const { scheduler, log } = options;
+  // grpc-js logs to stderr on its own; route it through our logger (bind errors are reported
+  // by the caller with the exact startup message).
+  grpc.setLogger({
+    error: (...args: unknown[]) => log.debug("grpc: " + args.join(" ")),
+    info: (...args: unknown[]) => log.debug("grpc: " + args.join(" ")),
+    debug: (...args: unknown[]) => log.debug("grpc: " + args.join(" ")),
+  } as unknown as Console);
   const server = new grpc.Server({
     "grpc.max_receive_message_length": TRANSPORT_MAX_RECEIVE,
     "grpc.max_send_message_length": -1,
