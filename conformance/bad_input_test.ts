@@ -12,7 +12,15 @@ import {
   rawEnqueueRequest,
   statusName,
 } from "./client.ts";
-import { newQueue, PROMPT_MS, scenario, sharedBroker, startBroker, waitFor } from "./harness.ts";
+import {
+  newQueue,
+  PROMPT_MS,
+  scenario,
+  sharedBroker,
+  sleep,
+  startBroker,
+  waitFor,
+} from "./harness.ts";
 
 function pattern(n: number): Uint8Array {
   const b = new Uint8Array(n);
@@ -197,4 +205,37 @@ scenario(
     assert.equal(s.depth, ok, `depth equals the ${ok} OK replies (${overloaded} overloaded)`);
   },
   { needsProcess: true },
+);
+
+// Kept last in the file: if the broker crashes here, only this scenario's diagnosis matters.
+scenario(
+  "BI-02 (robustness) the broker survives consumers of ~4 MiB messages cancelling and disconnecting",
+  async () => {
+    const { client, addr } = await sharedBroker();
+    for (let round = 0; round < 6; round++) {
+      const q = await newQueue(client);
+      // One connection produces, consumes, acks, cancels and then goes away.
+      const conn = new FilaClient(addr);
+      await conn.enqueue(q, { payload: pattern(4_190_000) });
+      const c = conn.consume(q);
+      const m = await c.expectNext(5000);
+      await conn.ack(q, m.id);
+      c.cancel();
+      await sleep(300);
+      conn.close();
+      await sleep(300);
+      // A fresh connection must still be served (the old one is gone).
+      const probe = new FilaClient(addr);
+      try {
+        await waitFor(
+          () => probe.listQueues({ deadlineMs: 1000 }),
+          () => true,
+          1500,
+          `the broker to keep serving after round ${round + 1}`,
+        );
+      } finally {
+        probe.close();
+      }
+    }
+  },
 );

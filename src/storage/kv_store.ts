@@ -121,6 +121,11 @@ export class KvStore implements Store {
     this.#kv = kv;
   }
 
+  /** The underlying database, for stores of other records that share the file (API keys). */
+  get kv(): Deno.Kv {
+    return this.#kv;
+  }
+
   /** Opens (creating if needed) the KV database at `path`. */
   static async open(path: string): Promise<KvStore> {
     return new KvStore(await Deno.openKv(path));
