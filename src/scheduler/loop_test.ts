@@ -325,3 +325,24 @@ Deno.test("Scheduler holds a delayed retry until its ready time, then appends it
   st = await s.stats("q");
   assert.equal(st.delayed, 0);
 });
+
+Deno.test("Scheduler never leases a message it cannot deliver because of a limit", async () => {
+  const { s } = await setup();
+  await s.createQueue(queue("q", { throttleKeyHeaders: ["api"] }));
+  await s.setConfig("throttle.slow", "0,2");
+  for (let i = 0; i < 5; i++) await s.enqueue("q", { api: "slow" }, bytes(`${i}`));
+  for (let i = 0; i < 3; i++) await s.enqueue("q", { tenant: "free" }, bytes(`${i}`));
+  const sink = new Sink();
+  await s.consume("q", 100, sink);
+  await tick();
+  assert.equal(sink.got.length, 5); // 2 throttled + 3 free
+  await s.setConfig("throttle.slow", ""); // unthrottled now
+  await tick();
+  assert.equal(sink.got.length, 8);
+  // Every lease became a delivery; nothing was handed out and taken back.
+  const c = s.counters;
+  assert.equal(c.leased, 8);
+  assert.equal(c.released + c.expired + c.nacked, 0);
+  const st = await s.stats("q");
+  assert.deepEqual([st.inFlight, st.pending], [8, 0]);
+});
