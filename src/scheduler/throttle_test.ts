@@ -112,7 +112,7 @@ Deno.test("a new bucket starts full; rate 0 admits floor(burst) (TH-06)", () => 
     [1e9, 0.9999999999, 0],
   ];
   for (const [rate, burst, admitted] of cases) {
-    const bucket = new TokenBucket(setting(rate, burst), T0);
+    const bucket = new TokenBucket(setting(rate, burst), T0, 0);
     assert.equal(bucket.tokensAt(T0), burst);
     const times = deliveryTimes(bucket, 10);
     assert.equal(times.length, admitted, `${rate},${burst}`);
@@ -134,7 +134,7 @@ Deno.test("refill schedules are exact and free of drift (TH-08, TH-14)", () => {
     [10, 5, 8, (i) => (i < 5 ? 0 : (i - 4) * 100)],
   ];
   for (const [rate, burst, count, expected] of cases) {
-    const times = deliveryTimes(new TokenBucket(setting(rate, burst), T0), count);
+    const times = deliveryTimes(new TokenBucket(setting(rate, burst), T0, 0), count);
     assert.deepEqual(
       times,
       Array.from({ length: count }, (_, i) => expected(i)),
@@ -149,11 +149,11 @@ Deno.test("non-integral intervals: burst 1 caps each wait, a deeper bucket keeps
     // With burst 1 the refill is capped at 1 on each (whole-millisecond) wake-up, so the
     // fraction of a token earned in the rounding is lost: every interval is the rounded-up one.
     const interval = Math.ceil(1000 / rate - 1e-7);
-    const capped = deliveryTimes(new TokenBucket(setting(rate, 1), T0), count, T0, 1e9);
+    const capped = deliveryTimes(new TokenBucket(setting(rate, 1), T0, 0), count, T0, 1e9);
     assert.deepEqual(capped, Array.from({ length: count }, (_, i) => i * interval), `rate ${rate}`);
 
     // With room above one token the surplus carries over, so lateness never adds up.
-    const deep = new TokenBucket(setting(rate, 2), T0);
+    const deep = new TokenBucket(setting(rate, 2), T0, 0);
     deep.take(T0);
     deep.take(T0);
     const times = deliveryTimes(deep, count, T0, 1e9);
@@ -173,7 +173,7 @@ Deno.test("msUntilToken is never early and at most 1 ms late", () => {
   const offsets = [0, 1, 17, 99, 100, 101, 333, 999, 1234.5];
   for (const rate of rates) {
     for (const offset of offsets) {
-      const bucket = new TokenBucket(setting(rate, 1), T0);
+      const bucket = new TokenBucket(setting(rate, 1), T0, 0);
       bucket.take(T0);
       const now = T0 + offset;
       const ms = bucket.msUntilToken(now);
@@ -192,7 +192,7 @@ Deno.test("msUntilToken is never early and at most 1 ms late", () => {
 });
 
 Deno.test("tokens refill continuously and cap at burst", () => {
-  const bucket = new TokenBucket(setting(4, 3), T0);
+  const bucket = new TokenBucket(setting(4, 3), T0, 0);
   for (let i = 0; i < 3; i++) bucket.take(T0);
   const cases: [offset: number, tokens: number][] = [
     [0, 0],
@@ -208,7 +208,7 @@ Deno.test("tokens refill continuously and cap at burst", () => {
 });
 
 Deno.test("taking from an empty bucket leaves it at 0; a clock stepping back changes nothing", () => {
-  const bucket = new TokenBucket(setting(10, 1), T0);
+  const bucket = new TokenBucket(setting(10, 1), T0, 0);
   bucket.take(T0);
   bucket.take(T0);
   assert.equal(bucket.tokensAt(T0), 0);
@@ -236,7 +236,7 @@ Deno.test("update keeps accrued tokens capped at the new burst (TH-11)", () => {
     [setting(0, 1), 1, 1_000, setting(1000, 1), 0, 1],
   ];
   for (const [from, taken, elapsed, to, tokensAfter, admittedAfter] of cases) {
-    const bucket = new TokenBucket(from, T0);
+    const bucket = new TokenBucket(from, T0, 0);
     for (let i = 0; i < taken; i++) bucket.take(T0);
     bucket.update(to, T0 + elapsed);
     assert.deepEqual(bucket.setting, to);
@@ -252,7 +252,7 @@ Deno.test("update keeps accrued tokens capped at the new burst (TH-11)", () => {
 });
 
 Deno.test("registry: keys without buckets are ignored; empty key lists pass", () => {
-  const registry = new ThrottleRegistry();
+  const registry = new ThrottleRegistry({ timerSlackMs: 0 });
   assert.equal(registry.passes([], T0), true);
   assert.equal(registry.passes(["x"], T0), true);
   registry.consume(["x"], T0);
@@ -267,7 +267,7 @@ Deno.test("registry: keys without buckets are ignored; empty key lists pass", ()
 });
 
 Deno.test("registry: a key listed twice is charged once (TH-05)", () => {
-  const registry = new ThrottleRegistry();
+  const registry = new ThrottleRegistry({ timerSlackMs: 0 });
   registry.set("x", setting(0, 2), T0);
   let delivered = 0;
   for (let i = 0; i < 3; i++) {
@@ -280,7 +280,7 @@ Deno.test("registry: a key listed twice is charged once (TH-05)", () => {
 });
 
 Deno.test("registry: deduplication also holds for long key lists", () => {
-  const registry = new ThrottleRegistry();
+  const registry = new ThrottleRegistry({ timerSlackMs: 0 });
   registry.set("a", setting(0, 100), T0);
   registry.set("b", setting(0, 100), T0);
   const keys = ["a", "u1", "b", "u2", "a", "u3", "b", "u4", "a", "u5", "b", "u6", "a"];
@@ -293,7 +293,7 @@ Deno.test("registry: deduplication also holds for long key lists", () => {
 });
 
 Deno.test("registry: every configured key must hold a token (TH-03)", () => {
-  const registry = new ThrottleRegistry();
+  const registry = new ThrottleRegistry({ timerSlackMs: 0 });
   registry.set("a", setting(0, 0), T0);
   registry.set("b", setting(100, 100), T0);
   const cases: [keys: string[], passes: boolean, wait: number][] = [
@@ -310,7 +310,7 @@ Deno.test("registry: every configured key must hold a token (TH-03)", () => {
 });
 
 Deno.test("registry: msUntilPass is the latest of the blocking buckets", () => {
-  const registry = new ThrottleRegistry();
+  const registry = new ThrottleRegistry({ timerSlackMs: 0 });
   registry.set("slow", setting(1, 1), T0);
   registry.set("fast", setting(4, 1), T0);
   registry.set("open", setting(0, 10), T0);
@@ -330,7 +330,7 @@ Deno.test("registry: msUntilPass is the latest of the blocking buckets", () => {
 });
 
 Deno.test("registry: buckets are global, set/delete follow the config entry (TH-07, TH-10)", () => {
-  const registry = new ThrottleRegistry();
+  const registry = new ThrottleRegistry({ timerSlackMs: 0 });
   registry.set("g", setting(0, 3), T0);
   let delivered = 0;
   // Two queues sharing the registry, three messages each.
@@ -359,7 +359,7 @@ Deno.test("registry: buckets are global, set/delete follow the config entry (TH-
 });
 
 Deno.test("registry: pass and hit decisions per configured key", () => {
-  const registry = new ThrottleRegistry();
+  const registry = new ThrottleRegistry({ timerSlackMs: 0 });
   registry.set("x", setting(0, 1), T0);
   registry.set("y", setting(0, 0), T0);
   registry.set("z", setting(0, 5), T0);
@@ -385,7 +385,7 @@ Deno.test("registry: pass and hit decisions per configured key", () => {
 });
 
 Deno.test("registry: stats in ascending byte order of key (TH-15)", () => {
-  const registry = new ThrottleRegistry();
+  const registry = new ThrottleRegistry({ timerSlackMs: 0 });
   const keys = ["b", "\u{1F600}", "a", "\uE000", "B", "ab", "é"];
   for (const key of keys) registry.set(key, setting(2, 4), T0);
   registry.consume(["a", "a"], T0);
@@ -411,3 +411,28 @@ function compareBytes(a: Uint8Array, b: Uint8Array): number {
   }
   return a.length - b.length;
 }
+
+Deno.test("timer slack: a bucket admits up to slackMs early and repays the debt", () => {
+  const b = new TokenBucket({ ratePerSecond: 100, burst: 1 }, 0, 2);
+  assert.ok(b.hasToken(0));
+  b.take(0);
+  // Exact arithmetic says the next token is due at 10 ms; 2 ms of slack admits from 8 ms.
+  assert.equal(b.msUntilToken(0), 8);
+  assert.ok(!b.hasToken(7));
+  assert.ok(b.hasToken(8));
+  b.take(8); // 0.8 - 1 = -0.2 tokens: the debt
+  assert.ok(Math.abs(b.tokensAt(8) + 0.2) < 1e-9);
+  // The long-run rate stays exact: the next admission is 10 ms after the previous due time.
+  assert.equal(b.msUntilToken(8), 10);
+});
+
+Deno.test("timer slack: rate 0 gets none and stats never show a debt", () => {
+  const b = new TokenBucket({ ratePerSecond: 0, burst: 1 }, 0, 2);
+  b.take(0);
+  assert.ok(!b.hasToken(1_000_000));
+  const r = new ThrottleRegistry({ timerSlackMs: 2 });
+  r.set("k", { ratePerSecond: 100, burst: 1 }, 0);
+  r.consume(["k"], 0);
+  r.consume(["k"], 8);
+  assert.equal(r.stats(8)[0].tokens, 0);
+});
