@@ -13,11 +13,12 @@ import { type Clock, systemClock } from "../core/clock.ts";
 import {
   AlreadyExistsError,
   FailedPreconditionError,
-  type FilaError,
+  FilaError,
   InvalidArgumentError,
   Messages,
   NotFoundError,
   OverloadedError,
+  StorageError,
   UnavailableError,
 } from "../core/errors.ts";
 import { newMessageId } from "../core/ids.ts";
@@ -25,6 +26,7 @@ import { type Logger, silentLogger } from "../core/log.ts";
 import {
   DEFAULT_MAX_UNACKED,
   DEFAULT_VISIBILITY_TIMEOUT_MS,
+  type Delivery,
   DLQ_SUFFIX,
   dlqNameOf,
   isDlqName,
@@ -49,6 +51,13 @@ export const DELIVERY_SIZE_LIMIT = 4_193_280;
 const MAX_DELAY_MS = 4_294_967_295;
 /** Failure-path moves per write, well under KV's 1000 mutations per commit. */
 const MOVES_PER_WRITE = 200;
+/** Lease records per write (one mutation each). */
+const LEASES_PER_WRITE = 900;
+/** Acks per write (two mutations each, plus chunks of large messages). */
+const ACKS_PER_WRITE = 400;
+/** Batch-enqueued messages per write: within KV's per-commit mutation and size limits. */
+const BODIES_PER_WRITE = 900;
+const BYTES_PER_WRITE = 600 * 1024;
 const THROTTLE_PREFIX = "throttle.";
 const MAX_CONFIG_ENTRIES = 10_000;
 
@@ -63,6 +72,22 @@ export interface SchedulerOptions {
   /** Encoded size of a message as first delivered; Enqueue rejects more than 4,193,280. */
   deliveredSize?: (body: MessageBody, queue: string) => number;
   log?: Logger;
+}
+
+export interface EnqueueItem {
+  queue: string;
+  headers: Record<string, string>;
+  payload: Uint8Array;
+}
+
+export interface SettleItem {
+  queue: string;
+  /** Normalised message id. */
+  id: string;
+}
+
+export interface NackItem extends SettleItem {
+  error: string;
 }
 
 export interface CreateQueueInput {
@@ -284,44 +309,126 @@ export class Scheduler {
     return this.#command(async () => {
       const q = this.#queues.get(queue);
       if (!q) throw new NotFoundError(Messages.queueNotFound(queue));
-      const now = this.#clock.now();
-      const decision = this.#hooks?.onEnqueue(queue, {
-        headers,
-        payloadSize: payload.length,
-        queue,
-      }) ?? declarativeDecision(q.def, headers);
-      const body: MessageBody = {
-        id: newMessageId(now),
-        headers,
-        payload,
-        fairnessKey: decision.fairnessKey,
-        weight: decision.weight,
-        throttleKeys: decision.throttleKeys,
-        enqueuedAtMs: now,
-      };
-      if (this.#deliveredSize) {
-        const size = this.#deliveredSize(body, queue);
-        if (size > DELIVERY_SIZE_LIMIT) {
-          throw new InvalidArgumentError(
-            `message too large: ${size} bytes encoded, the limit is ${DELIVERY_SIZE_LIMIT} bytes`,
-          );
-        }
-      }
+      const body = this.#newBody(q, headers, payload, this.#clock.now());
       await this.#store.write([{ op: "putMessage", qid: q.def.qid, body }]);
       this.counters.enqueued++;
-      if (!q.deleted) {
-        const k = q.keyFor(body.fairnessKey);
-        const e = new Entry(body, 0, k);
-        k.count++;
-        q.messages.set(body.id, e);
-        this.#makePending(q, e, false);
-      }
+      if (!q.deleted) this.#addMessage(q, body, 0);
       return body.id;
     });
   }
 
-  /** Registers a consumer (Consume steps 3–4). */
-  consume(queue: string, maxUnacked: number, sink: ConsumerSink): Promise<ConsumerHandle> {
+  /**
+   * Batch enqueue (decision l): one result per item in order, an id or the error the unary
+   * Enqueue would give. Items are committed in writes that fit one KV commit each, so an item
+   * reported successful is durable and a failed one had no effect.
+   */
+  enqueueBatch(items: readonly EnqueueItem[]): Promise<Array<string | FilaError>> {
+    return this.#command(async () => {
+      const now = this.#clock.now();
+      const results: Array<string | FilaError> = new Array(items.length);
+      const groups: Array<{ queues: QueueState[]; bodies: MessageBody[]; index: number[] }> = [];
+      let group = {
+        queues: [] as QueueState[],
+        bodies: [] as MessageBody[],
+        index: [] as number[],
+      };
+      let groupBytes = 0;
+      items.forEach((item, i) => {
+        try {
+          const q = this.#queues.get(item.queue);
+          if (!q) throw new NotFoundError(Messages.queueNotFound(item.queue));
+          const body = this.#newBody(q, item.headers, item.payload, now);
+          const bytes = body.payload.length + 256;
+          if (group.bodies.length >= BODIES_PER_WRITE || groupBytes + bytes > BYTES_PER_WRITE) {
+            groups.push(group);
+            group = { queues: [], bodies: [], index: [] };
+            groupBytes = 0;
+          }
+          group.queues.push(q);
+          group.bodies.push(body);
+          group.index.push(i);
+          groupBytes += bytes;
+        } catch (e) {
+          results[i] = asFilaError(e);
+        }
+      });
+      if (group.bodies.length > 0) groups.push(group);
+      const outcomes = await Promise.allSettled(
+        groups.map((g) =>
+          this.#store.write(g.bodies.map((body, j) => ({
+            op: "putMessage" as const,
+            qid: g.queues[j].def.qid,
+            body,
+          })))
+        ),
+      );
+      outcomes.forEach((outcome, gi) => {
+        const g = groups[gi];
+        g.bodies.forEach((body, j) => {
+          if (outcome.status === "rejected") {
+            results[g.index[j]] = asFilaError(outcome.reason);
+            return;
+          }
+          this.counters.enqueued++;
+          const q = g.queues[j];
+          if (!q.deleted) this.#addMessage(q, body, 0);
+          results[g.index[j]] = body.id;
+        });
+      });
+      return results;
+    });
+  }
+
+  /** Builds a message for `q`: its id, and key, weight and throttle keys from the policy. */
+  #newBody(
+    q: QueueState,
+    headers: Record<string, string>,
+    payload: Uint8Array,
+    now: number,
+  ): MessageBody {
+    const queue = q.name;
+    const decision =
+      this.#hooks?.onEnqueue(queue, { headers, payloadSize: payload.length, queue }) ??
+        declarativeDecision(q.def, headers);
+    const body: MessageBody = {
+      id: newMessageId(now),
+      headers,
+      payload,
+      fairnessKey: decision.fairnessKey,
+      weight: decision.weight,
+      throttleKeys: decision.throttleKeys,
+      enqueuedAtMs: now,
+    };
+    if (this.#deliveredSize) {
+      const size = this.#deliveredSize(body, queue);
+      if (size > DELIVERY_SIZE_LIMIT) {
+        throw new InvalidArgumentError(
+          `message too large: ${size} bytes encoded, the limit is ${DELIVERY_SIZE_LIMIT} bytes`,
+        );
+      }
+    }
+    return body;
+  }
+
+  /** A committed message joins `q` as pending at the tail of its key. */
+  #addMessage(q: QueueState, body: MessageBody, attempts: number): void {
+    const k = q.keyFor(body.fairnessKey);
+    const e = new Entry(body, attempts, k);
+    k.count++;
+    q.messages.set(body.id, e);
+    this.#makePending(q, e, false);
+  }
+
+  /**
+   * Registers a consumer (Consume steps 3–4). `maxBatch` > 1 opts in to batched delivery: up to
+   * that many messages per `sink.sendBatch` call.
+   */
+  consume(
+    queue: string,
+    maxUnacked: number,
+    sink: ConsumerSink,
+    options: { maxBatch?: number } = {},
+  ): Promise<ConsumerHandle> {
     return this.#command(() => {
       const q = this.#queues.get(queue);
       if (!q) throw new NotFoundError(Messages.queueNotFound(queue));
@@ -330,6 +437,7 @@ export class Scheduler {
         q,
         maxUnacked === 0 ? DEFAULT_MAX_UNACKED : maxUnacked,
         sink,
+        Math.max(1, options.maxBatch ?? 1),
       );
       q.consumers.push(c);
       this.#log.debug("consumer registered", { queue, consumer: c.id });
@@ -349,29 +457,86 @@ export class Scheduler {
   /** Ack (§2.3 steps 5–6); `id` is already normalised. */
   ack(queue: string, id: string): Promise<void> {
     return this.#command(() => {
-      const q = this.#queues.get(queue);
-      const e = q?.messages.get(id);
-      if (!q || !e || e.state !== "inflight") {
-        throw new NotFoundError(Messages.noLease(id, queue));
-      }
-      this.#endLease(q, e);
-      this.#forget(q, e);
-      this.counters.acked++;
+      const { q, e } = this.#leased(queue, id);
+      this.#settleAck(q, e);
       return this.#store.write([{ op: "deleteMessage", qid: q.def.qid, body: e.body }]);
+    });
+  }
+
+  /** Batch ack: one result per item (undefined = OK), as the unary Ack for each. */
+  ackBatch(items: readonly SettleItem[]): Promise<Array<FilaError | undefined>> {
+    return this.#command(async () => {
+      const results: Array<FilaError | undefined> = new Array(items.length).fill(undefined);
+      const mutations: Mutation[] = [];
+      const index: number[] = [];
+      items.forEach((item, i) => {
+        try {
+          const { q, e } = this.#leased(item.queue, item.id);
+          this.#settleAck(q, e);
+          mutations.push({ op: "deleteMessage", qid: q.def.qid, body: e.body });
+          index.push(i);
+        } catch (err) {
+          results[i] = asFilaError(err);
+        }
+      });
+      const writes: Promise<void>[] = [];
+      for (let i = 0; i < mutations.length; i += ACKS_PER_WRITE) {
+        writes.push(this.#store.write(mutations.slice(i, i + ACKS_PER_WRITE)));
+      }
+      const outcomes = await Promise.allSettled(writes);
+      index.forEach((itemIndex, j) => {
+        const outcome = outcomes[Math.floor(j / ACKS_PER_WRITE)];
+        if (outcome.status === "rejected") results[itemIndex] = asFilaError(outcome.reason);
+      });
+      return results;
     });
   }
 
   /** Nack (§2.4 steps 5–7): the failure path with the client's error text. */
   nack(queue: string, id: string, error: string): Promise<void> {
     return this.#command(() => {
-      const q = this.#queues.get(queue);
-      const e = q?.messages.get(id);
-      if (!q || !e || e.state !== "inflight") {
-        throw new NotFoundError(Messages.noLease(id, queue));
-      }
+      const { q, e } = this.#leased(queue, id);
       this.counters.nacked++;
       return this.#fail(q, [e], error, false);
     });
+  }
+
+  /** Batch nack: the failure path for each item in order; one result per item. */
+  nackBatch(items: readonly NackItem[]): Promise<Array<FilaError | undefined>> {
+    return this.#command(async () => {
+      const results: Array<FilaError | undefined> = new Array(items.length).fill(undefined);
+      const pending: Array<Promise<void>> = [];
+      const index: number[] = [];
+      items.forEach((item, i) => {
+        try {
+          const { q, e } = this.#leased(item.queue, item.id);
+          this.counters.nacked++;
+          pending.push(this.#fail(q, [e], item.error, false));
+          index.push(i);
+        } catch (err) {
+          results[i] = asFilaError(err);
+        }
+      });
+      const outcomes = await Promise.allSettled(pending);
+      outcomes.forEach((o, j) => {
+        if (o.status === "rejected") results[index[j]] = asFilaError(o.reason);
+      });
+      return results;
+    });
+  }
+
+  /** The queue and entry of a leased message, or the NOT_FOUND of Ack/Nack step 5. */
+  #leased(queue: string, id: string): { q: QueueState; e: Entry } {
+    const q = this.#queues.get(queue);
+    const e = q?.messages.get(id);
+    if (!q || !e || e.state !== "inflight") throw new NotFoundError(Messages.noLease(id, queue));
+    return { q, e };
+  }
+
+  #settleAck(q: QueueState, e: Entry): void {
+    this.#endLease(q, e);
+    this.#forget(q, e);
+    this.counters.acked++;
   }
 
   // ---------------------------------------------------------------- admin
@@ -568,12 +733,7 @@ export class Scheduler {
           }
           moved++;
           this.#forget(d, e);
-          if (parent.deleted) continue;
-          const k = parent.keyFor(e.body.fairnessKey);
-          const entry = new Entry(e.body, 0, k);
-          k.count++;
-          parent.messages.set(e.body.id, entry);
-          this.#makePending(parent, entry, false);
+          if (!parent.deleted) this.#addMessage(parent, e.body, 0);
         }
       });
       this.counters.redriven += moved;
@@ -760,12 +920,7 @@ export class Scheduler {
       if (dlq && !failure) {
         this.#forget(q, e);
         this.counters.deadLettered++;
-        if (dlq.deleted) continue;
-        const k = dlq.keyFor(e.body.fairnessKey);
-        const moved = new Entry(e.body, e.attempts, k);
-        k.count++;
-        dlq.messages.set(e.body.id, moved);
-        this.#makePending(dlq, moved, false);
+        if (!dlq.deleted) this.#addMessage(dlq, e.body, e.attempts);
       } else if (readyAt !== undefined && !failure) {
         e.state = "delayed";
         e.readyAt = readyAt;
@@ -860,7 +1015,11 @@ export class Scheduler {
     }
   }
 
-  /** Delivery loop (§4.4): next consumer with credit, next message by DRR, lease, send. */
+  /**
+   * Delivery loop (§4.4): next consumer with credit, next message by DRR, lease, send. A
+   * consumer that opted in to batched delivery gets up to its batch size per send. The lease
+   * records of one pass share a write, which is not waited for (§1.4).
+   */
   #pump(q: QueueState): void {
     if (q.pending === 0 || q.consumers.length === 0) return;
     const now = this.#clock.now();
@@ -870,38 +1029,52 @@ export class Scheduler {
       : (k: KeyState) => !throttles.passes(k.pending.peekFront()!.body.throttleKeys, now);
     const vt = q.def.visibilityTimeoutMs;
     const deadline = now + vt > Number.MAX_SAFE_INTEGER ? Infinity : now + vt;
-    while (q.pending > 0) {
+    const leases: Mutation[] = [];
+    let throttled = false;
+    while (q.pending > 0 && !throttled) {
       const ci = this.#nextConsumer(q);
       if (ci < 0) break;
-      const k = q.ring.select(blocked);
-      if (!k) {
-        this.#armThrottleWakeup(q, now);
-        break;
-      }
       const c = q.consumers[ci];
-      const e = k.pending.popFront()!;
-      q.pending--;
-      q.ring.delivered(k, k.pending.length === 0);
-      if (e.body.throttleKeys.length > 0) throttles.consume(e.body.throttleKeys, now);
-      e.state = "inflight";
-      e.deadline = deadline;
-      e.consumer = c;
-      c.leases.add(e);
-      q.inFlight++;
-      q.addLease(e);
-      k.delivered++;
       q.lastRecipient = ci;
-      this.counters.leased++;
-      this.#store.write([{
-        op: "setState",
-        qid: q.def.qid,
-        id: e.body.id,
-        state: { attempts: e.attempts, leaseDeadline: deadline },
-      }]).catch((err) =>
-        // Within at-least-once: a crash before this commit leaves the message pending.
+      const batch: Delivery[] = [];
+      while (batch.length < c.maxBatch && c.leases.size < c.maxUnacked && q.pending > 0) {
+        const k = q.ring.select(blocked);
+        if (!k) {
+          throttled = true;
+          break;
+        }
+        const e = k.pending.popFront()!;
+        q.pending--;
+        q.ring.delivered(k, k.pending.length === 0);
+        if (e.body.throttleKeys.length > 0) throttles.consume(e.body.throttleKeys, now);
+        e.state = "inflight";
+        e.deadline = deadline;
+        e.consumer = c;
+        c.leases.add(e);
+        q.inFlight++;
+        q.addLease(e);
+        k.delivered++;
+        leases.push({
+          op: "setState",
+          qid: q.def.qid,
+          id: e.body.id,
+          state: { attempts: e.attempts, leaseDeadline: deadline },
+        });
+        batch.push({ body: e.body, attempts: e.attempts, queue: q.name });
+      }
+      if (batch.length === 0) break;
+      this.counters.leased += batch.length;
+      const more = c.maxBatch > 1 && c.sink.sendBatch
+        ? c.sink.sendBatch(batch)
+        : c.sink.send(batch[0]);
+      if (!more) c.blocked = true;
+    }
+    if (throttled) this.#armThrottleWakeup(q, now);
+    for (let i = 0; i < leases.length; i += LEASES_PER_WRITE) {
+      this.#store.write(leases.slice(i, i + LEASES_PER_WRITE)).catch((err) =>
+        // Within at-least-once: a crash before this commit leaves the messages pending.
         this.#log.warn("lease write failed", { queue: q.name, error: String(err) })
       );
-      if (!c.sink.send({ body: e.body, attempts: e.attempts, queue: q.name })) c.blocked = true;
     }
     this.#armLeaseTimer(q);
   }
@@ -937,8 +1110,10 @@ export class Scheduler {
   }
 }
 
+function asFilaError(e: unknown): FilaError {
+  return e instanceof FilaError ? e : new StorageError(String((e as Error)?.message ?? e));
+}
+
 function scriptsOf(def: QueueDef) {
   return { onEnqueue: def.onEnqueueScript, onFailure: def.onFailureScript };
 }
-
-export type { ConsumerSink, FilaError };

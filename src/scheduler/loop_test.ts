@@ -9,6 +9,12 @@ import type { FailureDecision, PolicyHooks } from "./policy.ts";
 
 class Sink implements ConsumerSink {
   readonly got: Delivery[] = [];
+  readonly batches: number[] = [];
+  sendBatch(ds: Delivery[]): boolean {
+    this.batches.push(ds.length);
+    this.got.push(...ds);
+    return true;
+  }
   closedWith: FilaError | undefined | null = null;
   send(d: Delivery): boolean {
     this.got.push(d);
@@ -345,4 +351,50 @@ Deno.test("Scheduler never leases a message it cannot deliver because of a limit
   assert.equal(c.released + c.expired + c.nacked, 0);
   const st = await s.stats("q");
   assert.deepEqual([st.inFlight, st.pending], [8, 0]);
+});
+
+Deno.test("Scheduler batch enqueue reports one result per item in request order", async () => {
+  const { s } = await setup();
+  await s.createQueue(queue("q"));
+  const results = await s.enqueueBatch([
+    { queue: "q", headers: { tenant: "a" }, payload: bytes("1") },
+    { queue: "missing", headers: {}, payload: bytes("2") },
+    { queue: "q", headers: { tenant: "a" }, payload: bytes("3") },
+  ]);
+  assert.equal(typeof results[0], "string");
+  assert.equal((results[1] as Error).message, 'queue "missing" not found');
+  assert.ok((results[2] as string) > (results[0] as string));
+  const sink = new Sink();
+  await s.consume("q", 10, sink);
+  await tick();
+  assert.deepEqual(sink.ids(), [results[0], results[2]]);
+  const acks = await s.ackBatch([
+    { queue: "q", id: results[0] as string },
+    { queue: "q", id: results[0] as string },
+    { queue: "q", id: "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b" },
+  ]);
+  assert.equal(acks[0], undefined);
+  assert.match(acks[1]!.message, /no lease for message/);
+  assert.match(acks[2]!.message, /no lease for message/);
+  const nacks = await s.nackBatch([{ queue: "q", id: results[2] as string, error: "x" }]);
+  assert.deepEqual(nacks, [undefined]);
+  await tick();
+  assert.deepEqual(sink.got.map((d) => d.attempts), [0, 0, 1]);
+});
+
+Deno.test("Scheduler batched delivery respects batch size and credit", async () => {
+  const { s } = await setup();
+  await s.createQueue(queue("q"));
+  await s.enqueueBatch(
+    Array.from({ length: 25 }, (_, i) => ({ queue: "q", headers: {}, payload: bytes(`${i}`) })),
+  );
+  const sink = new Sink();
+  await s.consume("q", 22, sink, { maxBatch: 10 });
+  await tick();
+  assert.deepEqual(sink.batches, [10, 10, 2]);
+  const plain = new Sink();
+  await s.consume("q", 5, plain);
+  await tick();
+  assert.deepEqual(plain.batches, []); // unbatched consumers only ever get send()
+  assert.equal(plain.got.length, 3);
 });

@@ -2,10 +2,13 @@ export { DELIVERY_SIZE_LIMIT, Scheduler } from "./loop.ts";
 export type {
   ConsumerHandle,
   CreateQueueInput,
+  EnqueueItem,
   KeyStats,
+  NackItem,
   QueueStats,
   QueueSummary,
   SchedulerOptions,
+  SettleItem,
 } from "./loop.ts";
 export type { ConsumerSink } from "./state.ts";
 export type { EnqueueDecision, FailureDecision, PolicyHooks, QueueScripts } from "./policy.ts";

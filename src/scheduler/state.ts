@@ -16,6 +16,8 @@ export type EntryState = "pending" | "inflight" | "delayed" | "moving" | "gone";
 export interface ConsumerSink {
   /** Sends one delivery; returns false when the transport wants no more for now. */
   send(delivery: Delivery): boolean;
+  /** Sends several deliveries (batched delivery opt-in); same return as `send`. */
+  sendBatch?(deliveries: Delivery[]): boolean;
   /** Ends the stream; `error` absent = normal end. */
   close(error?: FilaError): void;
 }
@@ -29,6 +31,8 @@ export class Consumer {
     readonly queue: QueueState,
     readonly maxUnacked: number,
     readonly sink: ConsumerSink,
+    /** Most messages per send (1 = unbatched delivery). */
+    readonly maxBatch = 1,
   ) {}
 
   canReceive(): boolean {
