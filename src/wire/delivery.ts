@@ -73,14 +73,12 @@ class Writer {
   }
 }
 
-/** Encodes one `ConsumeResponse` carrying `d`. */
-export function encodeConsumeResponse(d: Delivery): Uint8Array {
+/** Writes `d` as a length-delimited Message field with tag byte `tag`. */
+function writeDelivery(w: Writer, d: Delivery, tag: number): void {
   const b = d.body;
-  const headers = headersSize(b.headers);
   const metadata = metadataSize(b, d.attempts, d.queue);
-  const msg = messageSize(d, headers, metadata);
-  const w = new Writer(new Uint8Array(1 + varintSize(msg) + msg));
-  w.tag(1, 2);
+  const msg = messageSize(d, headersSize(b.headers), metadata);
+  w.buf[w.pos++] = tag;
   w.varint(msg);
   w.str(1, b.id, b.id.length);
   for (const k in b.headers) {
@@ -111,5 +109,37 @@ export function encodeConsumeResponse(d: Delivery): Uint8Array {
     w.varint(d.attempts);
   }
   if (d.queue.length > 0) w.str(5, d.queue, utf8Length(d.queue));
+}
+
+/** Field tags of ConsumeResponse: 1 `message`, 2 `messages` (both length-delimited). */
+const MESSAGE_TAG = (1 << 3) | 2;
+const MESSAGES_TAG = (2 << 3) | 2;
+
+/** Encodes one `ConsumeResponse` carrying `d`. */
+export function encodeConsumeResponse(d: Delivery): Uint8Array {
+  const w = new Writer(new Uint8Array(deliveryFrameSize(d)));
+  writeDelivery(w, d, MESSAGE_TAG);
+  return w.buf;
+}
+
+/** Encoded size of a delivery inside a ConsumeResponse (its field tag and length included). */
+export function deliveryFrameSize(d: Delivery): number {
+  const msg = messageSize(
+    d,
+    headersSize(d.body.headers),
+    metadataSize(d.body, d.attempts, d.queue),
+  );
+  return 1 + varintSize(msg) + msg;
+}
+
+/**
+ * Encodes one batched `ConsumeResponse` (field 2, repeated Message). The caller keeps the sum
+ * of `deliveryFrameSize` under the 4 MiB delivery limit.
+ */
+export function encodeConsumeBatch(ds: readonly Delivery[]): Uint8Array {
+  let total = 0;
+  for (const d of ds) total += deliveryFrameSize(d);
+  const w = new Writer(new Uint8Array(total));
+  for (const d of ds) writeDelivery(w, d, MESSAGES_TAG);
   return w.buf;
 }

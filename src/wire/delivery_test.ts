@@ -1,5 +1,10 @@
 import assert from "node:assert/strict";
-import { deliveredSize, encodeConsumeResponse } from "./delivery.ts";
+import {
+  deliveredSize,
+  deliveryFrameSize,
+  encodeConsumeBatch,
+  encodeConsumeResponse,
+} from "./delivery.ts";
 import { type } from "./proto.ts";
 import type { Delivery, MessageBody } from "../core/types.ts";
 
@@ -74,4 +79,26 @@ Deno.test("deliveredSize() equals the encoded Message size", () => {
     }).finish();
     assert.equal(deliveredSize(b, "orders"), encoded.length);
   }
+});
+
+Deno.test("encodeConsumeBatch() carries every delivery in field 2", () => {
+  const ds: Delivery[] = [
+    { body: body(), attempts: 0, queue: "q" },
+    {
+      body: body({ id: "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5c", payload: new Uint8Array(200) }),
+      attempts: 2,
+      queue: "q",
+    },
+  ];
+  const bytes = encodeConsumeBatch(ds);
+  assert.equal(bytes.length, ds.reduce((n, d) => n + deliveryFrameSize(d), 0));
+  const decoded = ConsumeResponse.decode(bytes) as unknown as {
+    message: unknown;
+    messages: Array<{ id: string; metadata: { attemptCount: number } }>;
+  };
+  assert.equal(decoded.message, null);
+  assert.deepEqual(decoded.messages.map((m) => [m.id, m.metadata.attemptCount]), [
+    [ds[0].body.id, 0],
+    [ds[1].body.id, 2],
+  ]);
 });
