@@ -42,7 +42,15 @@ import {
 } from "../core/validate.ts";
 import type { Mutation, Store } from "../storage/store.ts";
 import { declarativeDecision, type PolicyHooks } from "./policy.ts";
-import { Consumer, type ConsumerSink, Entry, type KeyState, QueueState } from "./state.ts";
+import {
+  Consumer,
+  type ConsumerSink,
+  type Counters,
+  Entry,
+  type KeyState,
+  newCounters,
+  QueueState,
+} from "./state.ts";
 import { parseThrottleValue, ThrottleRegistry, type ThrottleStat } from "./throttle.ts";
 import { TimerHeap } from "./timers.ts";
 
@@ -72,6 +80,27 @@ export interface SchedulerOptions {
   /** Encoded size of a message as first delivered; Enqueue rejects more than 4,193,280. */
   deliveredSize?: (body: MessageBody, queue: string) => number;
   log?: Logger;
+  /** Called for each first delivery with the enqueue → delivery latency (ms); for metrics. */
+  onFirstDelivery?: (queue: string, latencyMs: number) => void;
+}
+
+/** What the metrics exporter reads at each collection (gauges and monotonic counters). */
+export interface QueueMetrics {
+  queue: string;
+  counters: Readonly<Counters>;
+  pending: number;
+  inFlight: number;
+  delayed: number;
+  consumers: number;
+  /** DRR rounds started. */
+  rounds: number;
+  /** Active keys in ring order. */
+  keys: KeyStats[];
+}
+
+export interface MetricsSnapshot {
+  queues: QueueMetrics[];
+  throttles: Array<ThrottleStat & { pass: number; hit: number }>;
 }
 
 export interface EnqueueItem {
@@ -143,6 +172,7 @@ export class Scheduler {
   readonly #hooks: PolicyHooks | undefined;
   readonly #deliveredSize: ((body: MessageBody, queue: string) => number) | undefined;
   readonly #log: Logger;
+  readonly #onFirstDelivery: ((queue: string, latencyMs: number) => void) | undefined;
   readonly #capacity: number;
   readonly quantum: number;
   readonly #queues = new Map<string, QueueState>();
@@ -157,18 +187,14 @@ export class Scheduler {
   #dirty: QueueState[] = [];
   #pumpScheduled = false;
   #purging: Promise<unknown> | undefined;
-  /** Event counts since start (for metrics and tests). */
-  readonly counters = {
-    enqueued: 0,
-    leased: 0,
-    acked: 0,
-    nacked: 0,
-    expired: 0,
-    released: 0,
-    delayed: 0,
-    deadLettered: 0,
-    redriven: 0,
-  };
+  /** Event counts of the live queues since start, summed (per queue: QueueState.counters). */
+  get counters(): Counters {
+    const sum = newCounters();
+    for (const q of this.#queues.values()) {
+      for (const k of Object.keys(sum) as Array<keyof Counters>) sum[k] += q.counters[k];
+    }
+    return sum;
+  }
 
   constructor(options: SchedulerOptions) {
     this.#store = options.store;
@@ -176,6 +202,7 @@ export class Scheduler {
     this.#hooks = options.hooks;
     this.#deliveredSize = options.deliveredSize;
     this.#log = options.log ?? silentLogger;
+    this.#onFirstDelivery = options.onFirstDelivery;
     this.#capacity = options.commandCapacity ?? 10_000;
     if (!Number.isInteger(options.quantum) || options.quantum < 1) {
       throw new RangeError(`quantum must be a positive integer: got ${options.quantum}`);
@@ -311,7 +338,7 @@ export class Scheduler {
       if (!q) throw new NotFoundError(Messages.queueNotFound(queue));
       const body = this.#newBody(q, headers, payload, this.#clock.now());
       await this.#store.write([{ op: "putMessage", qid: q.def.qid, body }]);
-      this.counters.enqueued++;
+      q.counters.enqueued++;
       if (!q.deleted) this.#addMessage(q, body, 0);
       return body.id;
     });
@@ -369,8 +396,8 @@ export class Scheduler {
             results[g.index[j]] = asFilaError(outcome.reason);
             return;
           }
-          this.counters.enqueued++;
           const q = g.queues[j];
+          q.counters.enqueued++;
           if (!q.deleted) this.#addMessage(q, body, 0);
           results[g.index[j]] = body.id;
         });
@@ -496,7 +523,7 @@ export class Scheduler {
   nack(queue: string, id: string, error: string): Promise<void> {
     return this.#command(() => {
       const { q, e } = this.#leased(queue, id);
-      this.counters.nacked++;
+      q.counters.nacked++;
       return this.#fail(q, [e], error, false);
     });
   }
@@ -510,7 +537,7 @@ export class Scheduler {
       items.forEach((item, i) => {
         try {
           const { q, e } = this.#leased(item.queue, item.id);
-          this.counters.nacked++;
+          q.counters.nacked++;
           pending.push(this.#fail(q, [e], item.error, false));
           index.push(i);
         } catch (err) {
@@ -536,7 +563,7 @@ export class Scheduler {
   #settleAck(q: QueueState, e: Entry): void {
     this.#endLease(q, e);
     this.#forget(q, e);
-    this.counters.acked++;
+    q.counters.acked++;
   }
 
   // ---------------------------------------------------------------- admin
@@ -654,16 +681,7 @@ export class Scheduler {
     return this.#command(() => {
       const q = this.#queues.get(name);
       if (!q) throw new NotFoundError(Messages.queueNotFound(name));
-      const perKey: KeyStats[] = [];
-      for (const k of q.ring) {
-        perKey.push({
-          key: k.name,
-          pending: k.pending.length,
-          deficit: q.ring.deficitOf(k),
-          weight: k.weight,
-          delivered: k.delivered,
-        });
-      }
+      const perKey = keyStats(q);
       return {
         depth: q.pending + q.inFlight,
         inFlight: q.inFlight,
@@ -736,7 +754,7 @@ export class Scheduler {
           if (!parent.deleted) this.#addMessage(parent, e.body, 0);
         }
       });
-      this.counters.redriven += moved;
+      d.counters.redriven += moved;
       if (failure) throw failure;
       return moved;
     });
@@ -806,6 +824,31 @@ export class Scheduler {
 
   /** Synchronous read for Lua's `fila.get` (always the current value). */
   readonly lookupConfig = (key: string): string | undefined => this.#config.get(key);
+
+  /** Gauges and counters of every queue and bucket, read at metric collection. */
+  metricsSnapshot(): MetricsSnapshot {
+    const now = this.#clock.now();
+    const queues: QueueMetrics[] = [];
+    for (const q of this.#queues.values()) {
+      queues.push({
+        queue: q.name,
+        counters: q.counters,
+        pending: q.pending,
+        inFlight: q.inFlight,
+        delayed: q.delayed,
+        consumers: q.consumers.length,
+        rounds: q.ring.rounds,
+        keys: keyStats(q),
+      });
+    }
+    const decisions = this.throttles.decisions;
+    const throttles = this.throttles.stats(now).map((t) => ({
+      ...t,
+      pass: decisions.get(t.key)?.pass ?? 0,
+      hit: decisions.get(t.key)?.hit ?? 0,
+    }));
+    return { queues, throttles };
+  }
 
   /** Acts on every timer due by the clock now; for tests driving a manual clock. */
   fireDueTimers(): void {
@@ -919,13 +962,13 @@ export class Scheduler {
       if (e.state !== "moving") continue;
       if (dlq && !failure) {
         this.#forget(q, e);
-        this.counters.deadLettered++;
+        q.counters.deadLettered++;
         if (!dlq.deleted) this.#addMessage(dlq, e.body, e.attempts);
       } else if (readyAt !== undefined && !failure) {
         e.state = "delayed";
         e.readyAt = readyAt;
         q.delayed++;
-        this.counters.delayed++;
+        q.counters.delayed++;
         this.#timers.schedule(readyAt, e);
       } else {
         this.#makePending(q, e, release);
@@ -946,7 +989,7 @@ export class Scheduler {
     this.#log.debug("consumer unregistered", { queue: q.name, consumer: c.id });
     if (c.leases.size === 0 || q.deleted || this.#phase === "stopping") return;
     const held = [...c.leases];
-    this.counters.released += held.length;
+    q.counters.released += held.length;
     this.#fail(q, held, "consumer stream closed", true).catch((e) =>
       this.#log.error("release failed", { queue: q.name, error: String(e) })
     );
@@ -974,7 +1017,7 @@ export class Scheduler {
     const due: Entry[] = [];
     for (let e = q.leaseHead; e && e.deadline <= now; e = e.leaseNext) due.push(e);
     if (due.length > 0) {
-      this.counters.expired += due.length;
+      q.counters.expired += due.length;
       this.#log.debug("leases expired", { queue: q.name, count: due.length });
       this.#fail(q, due, "visibility timeout expired", false).catch((err) =>
         this.#log.error("lease expiry failed", { queue: q.name, error: String(err) })
@@ -1061,9 +1104,12 @@ export class Scheduler {
           state: { attempts: e.attempts, leaseDeadline: deadline },
         });
         batch.push({ body: e.body, attempts: e.attempts, queue: q.name });
+        if (e.attempts === 0 && this.#onFirstDelivery) {
+          this.#onFirstDelivery(q.name, now - e.body.enqueuedAtMs);
+        }
       }
       if (batch.length === 0) break;
-      this.counters.leased += batch.length;
+      q.counters.leased += batch.length;
       const more = c.maxBatch > 1 && c.sink.sendBatch
         ? c.sink.sendBatch(batch)
         : c.sink.send(batch[0]);
@@ -1108,6 +1154,20 @@ export class Scheduler {
       .catch((e) => this.#log.warn("purge of deleted queues failed", { error: String(e) }))
       .finally(() => this.#purging = undefined);
   }
+}
+
+function keyStats(q: QueueState): KeyStats[] {
+  const out: KeyStats[] = [];
+  for (const k of q.ring) {
+    out.push({
+      key: k.name,
+      pending: k.pending.length,
+      deficit: q.ring.deficitOf(k),
+      weight: k.weight,
+      delivered: k.delivered,
+    });
+  }
+  return out;
 }
 
 function asFilaError(e: unknown): FilaError {

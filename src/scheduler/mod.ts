@@ -4,11 +4,13 @@ export type {
   CreateQueueInput,
   EnqueueItem,
   KeyStats,
+  MetricsSnapshot,
   NackItem,
+  QueueMetrics,
   QueueStats,
   QueueSummary,
   SchedulerOptions,
   SettleItem,
 } from "./loop.ts";
-export type { ConsumerSink } from "./state.ts";
+export type { ConsumerSink, Counters } from "./state.ts";
 export type { EnqueueDecision, FailureDecision, PolicyHooks, QueueScripts } from "./policy.ts";

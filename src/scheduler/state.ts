@@ -68,7 +68,35 @@ export class KeyState extends DrrNode {
   }
 }
 
+/** Monotonic event counts of a queue (metrics read them at collection time). */
+export interface Counters {
+  enqueued: number;
+  leased: number;
+  acked: number;
+  nacked: number;
+  expired: number;
+  released: number;
+  delayed: number;
+  deadLettered: number;
+  redriven: number;
+}
+
+export function newCounters(): Counters {
+  return {
+    enqueued: 0,
+    leased: 0,
+    acked: 0,
+    nacked: 0,
+    expired: 0,
+    released: 0,
+    delayed: 0,
+    deadLettered: 0,
+    redriven: 0,
+  };
+}
+
 export class QueueState {
+  readonly counters: Counters = newCounters();
   readonly keys = new Map<string, KeyState>();
   readonly messages = new Map<string, Entry>();
   readonly ring: DrrRing<KeyState>;
