@@ -1,143 +1,101 @@
 /**
- * The `fila` CLI (operations.md §5): an admin client for the broker. Errors print one line
- * starting with `Error:` on stderr and exit 1; usage errors exit 2.
+ * The `fila` CLI (operations.md §5): an admin client for the broker, plus `fila demo`.
+ * Broker and connection errors print one `Error: …` line on stderr and exit 1; usage errors
+ * print commander's `error: …` line and a hint, exit 2, and send no RPC.
  */
-import { Command, CommanderError } from "commander";
-import type * as grpc from "@grpc/grpc-js";
-import { type AdminClient, connectAdmin } from "./admin_client.ts";
-import { formatQueueList } from "./format.ts";
+import { Command, CommanderError, type HelpContext } from "commander";
+import { registerAuthCommands } from "./commands/auth.ts";
+import { registerConfigCommands } from "./commands/config.ts";
+import { registerDemoCommand } from "./commands/demo.ts";
+import { registerQueueCommands } from "./commands/queue.ts";
+import { registerRedriveCommand } from "./commands/redrive.ts";
+import type { ConnectionOptions } from "./connection.ts";
+import { writeStderr, writeStdout } from "./output.ts";
 
-export const VERSION = "0.1.0";
-const GRPC_NOT_FOUND = 5;
-const GRPC_ALREADY_EXISTS = 6;
-const GRPC_RESOURCE_EXHAUSTED = 8;
-const GRPC_UNAVAILABLE = 14;
+const VERSION = "0.1.0";
 
-class CliError extends Error {}
+const USAGE_EXIT = 2;
 
-/** Status → text of operations.md §5.4, given the context `<ctx>`. */
-function describe(err: unknown, ctx: string): string {
-  const e = err as Partial<grpc.ServiceError>;
-  if (typeof e.code !== "number") return (err as Error).message;
-  switch (e.code) {
-    case GRPC_NOT_FOUND:
-      return `${ctx} does not exist`;
-    case GRPC_ALREADY_EXISTS:
-      return `${ctx} already exists`;
-    case GRPC_RESOURCE_EXHAUSTED:
-      return "broker overloaded, try again";
-    case GRPC_UNAVAILABLE:
-      return "broker unavailable (connection lost or server down)";
-    default:
-      return e.details ?? String(err);
+/** `--tls-cert` and `--tls-key` only make sense together; either alone is a usage error. */
+function checkTlsPair(_program: Command, action: Command): void {
+  const o = action.optsWithGlobals<ConnectionOptions>();
+  if (o.tlsCert !== undefined && o.tlsKey === undefined) {
+    action.error("error: --tls-cert requires --tls-key", { exitCode: USAGE_EXIT });
+  }
+  if (o.tlsKey !== undefined && o.tlsCert === undefined) {
+    action.error("error: --tls-key requires --tls-cert", { exitCode: USAGE_EXIT });
   }
 }
 
-interface GlobalOptions {
-  addr: string;
-  apiKey?: string;
-}
-
-async function withAdmin<T>(
-  program: Command,
-  ctx: string,
-  fn: (client: AdminClient) => Promise<T>,
-): Promise<T> {
-  const opts = program.opts<GlobalOptions>();
-  let client: AdminClient;
-  try {
-    client = await connectAdmin({ addr: opts.addr, apiKey: opts.apiKey });
-  } catch (e) {
-    throw new CliError((e as Error).message);
+/**
+ * Commander answers a missing subcommand (`fila queue`) with the whole help on stderr; §5.1 wants
+ * an `error: ` line and a hint like every other usage error.
+ */
+class FilaCommand extends Command {
+  override createCommand(name?: string): FilaCommand {
+    return new FilaCommand(name);
   }
-  try {
-    return await fn(client);
-  } catch (e) {
-    throw new CliError(describe(e, ctx));
-  } finally {
-    client.close();
+
+  override help(context?: HelpContext): never;
+  override help(cb: (str: string) => string): never;
+  override help(arg?: HelpContext | ((str: string) => string)): never {
+    if (typeof arg === "object" && arg.error) {
+      const names = this.commands.map((c) => c.name()).join(", ");
+      this.error(`error: missing command (one of: ${names})`, { exitCode: USAGE_EXIT });
+    }
+    return super.help(arg as HelpContext);
   }
 }
 
-export function buildProgram(): Command {
-  const program = new Command("fila")
+function buildProgram(): Command {
+  // Output, exit and hint settings come first: subcommands copy them when they are created.
+  const program = new FilaCommand("fila")
     .description("Command-line admin client for the Fila broker")
-    .version(`fila ${VERSION}`, "-V, --version")
-    .option("--addr <URL>", "broker address", "http://localhost:5555")
-    .option("--api-key <KEY>", "API key sent as a Bearer token")
-    .enablePositionalOptions(false)
+    .configureOutput({ writeOut: writeStdout, writeErr: writeStderr })
     .exitOverride()
-    .configureOutput({
-      writeErr: (s) => Deno.stderr.writeSync(new TextEncoder().encode(s)),
-    });
-
-  const queue = program.command("queue").description("manage queues");
-  queue.command("create <name>")
-    .description("create a queue (and its dead-letter queue)")
-    .option("--visibility-timeout <MS>", "lease duration in ms (0 = default 30000)", "0")
-    .action(async (name: string, o: { visibilityTimeout: string }) => {
-      const vt = Number(o.visibilityTimeout);
-      if (!Number.isInteger(vt) || vt < 0) {
-        throw new CommanderError(
-          2,
-          "fila.usage",
-          `error: invalid --visibility-timeout ${o.visibilityTimeout}`,
-        );
-      }
-      await withAdmin(
-        program,
-        `queue "${name}"`,
-        (c) => c.call("CreateQueue", { name, config: { visibility_timeout_ms: vt } }),
-      );
-      console.log(`Created queue "${name}"`);
-    });
-  queue.command("delete <name>")
-    .description("delete a queue, its messages and its dead-letter queue")
-    .action(async (name: string) => {
-      await withAdmin(program, `queue "${name}"`, (c) => c.call("DeleteQueue", { queue: name }));
-      console.log(`Deleted queue "${name}"`);
-    });
-  queue.command("list")
-    .description("list queues")
-    .action(async () => {
-      const res = await withAdmin(
-        program,
-        "queues",
-        (c) =>
-          c.call<
-            {
-              queues: Array<
-                { name: string; depth: number; in_flight: number; active_consumers: number }
-              >;
-            }
-          >(
-            "ListQueues",
-            {},
-          ),
-      );
-      console.log(res.queues.length === 0 ? "No queues found." : formatQueueList(res.queues));
-    });
+    .showHelpAfterError("(add --help for usage)")
+    .version(`fila ${VERSION}`, "-V, --version", "print the version")
+    .option("--addr <URL>", "broker address (http:// or https://)", "http://localhost:5555")
+    .option("--api-key <KEY>", "API key, sent as `authorization: Bearer <KEY>`")
+    .option("--tls", "use TLS, verifying the broker with the system trust store")
+    .option("--tls-ca-cert <PATH>", "CA certificate (PEM) to verify the broker; implies TLS")
+    .option("--tls-cert <PATH>", "client certificate (PEM) for mTLS; needs --tls-key")
+    .option("--tls-key <PATH>", "client private key (PEM); needs --tls-cert")
+    .hook("preAction", checkTlsPair);
+  registerQueueCommands(program);
+  registerConfigCommands(program);
+  registerRedriveCommand(program);
+  registerAuthCommands(program);
+  registerDemoCommand(program);
   return program;
 }
 
+/** Runs the CLI on `args` and returns the exit status. */
 export async function main(args: string[]): Promise<number> {
-  const program = buildProgram();
   try {
-    await program.parseAsync(args, { from: "user" });
+    await buildProgram().parseAsync(args, { from: "user" });
     return 0;
   } catch (e) {
-    if (e instanceof CliError) {
-      console.error(`Error: ${e.message}`);
-      return 1;
-    }
-    if (e instanceof CommanderError) {
-      if (e.code === "commander.helpDisplayed" || e.code === "commander.version") return 0;
-      if (e.code === "fila.usage") console.error(e.message);
-      return e.exitCode === 0 ? 0 : 2;
-    }
-    console.error(`Error: ${(e as Error).message}`);
+    // Commander has already printed its message (or the help / version text).
+    if (e instanceof CommanderError) return e.exitCode === 0 ? 0 : USAGE_EXIT;
+    writeStderr(`Error: ${e instanceof Error ? e.message : String(e)}\n`);
     return 1;
   }
 }
 
-if (import.meta.main) Deno.exit(await main(Deno.args));
+if (import.meta.main) {
+  // A failure escaping from a grpc-js callback must still end as one line, not a stack trace.
+  const fail = (err: unknown) => {
+    writeStderr(`Error: ${err instanceof Error ? err.message : String(err)}\n`);
+    Deno.exit(1);
+  };
+  globalThis.addEventListener("error", (ev) => {
+    ev.preventDefault();
+    fail(ev.error);
+  });
+  globalThis.addEventListener("unhandledrejection", (ev) => {
+    ev.preventDefault();
+    fail(ev.reason);
+  });
+  Deno.exit(await main(Deno.args));
+}
