@@ -562,6 +562,7 @@ export class Scheduler {
 
   #settleAck(q: QueueState, e: Entry): void {
     this.#endLease(q, e);
+    q.inFlight--;
     this.#forget(q, e);
     q.counters.acked++;
   }
@@ -876,10 +877,13 @@ export class Scheduler {
     if (--k.count === 0 && !k.inRing) q.keys.delete(k.name);
   }
 
-  /** Ends a lease (ack, nack, expiry, release) and gives the consumer its credit back. */
+  /**
+   * Ends a lease (ack, nack, expiry, release) and gives the consumer its credit back. The
+   * caller moves the message out of `inFlight` when its new state takes effect, so that stats
+   * never show a message in no state while its change commits.
+   */
   #endLease(q: QueueState, e: Entry): void {
     q.removeLease(e);
-    q.inFlight--;
     const c = e.consumer;
     e.consumer = undefined;
     if (c) {
@@ -959,7 +963,7 @@ export class Scheduler {
     // Released messages go back to the head in delivery order: push the last one first.
     const ordered = release ? outcomes.slice().reverse() : outcomes;
     for (const { e, dlq, readyAt } of ordered) {
-      if (e.state !== "moving") continue;
+      q.inFlight--;
       if (dlq && !failure) {
         this.#forget(q, e);
         q.counters.deadLettered++;
