@@ -1,7 +1,7 @@
 # Sourced by the launchers: sets DENO to the pinned Deno binary, installing it from the npm
 # registry on first use (npx caches it; the resolved path is remembered so that later starts
 # exec the binary directly and signals reach the broker itself).
-DENO_VERSION="2.9.6"
+DENO_VERSION="2.9.3"
 _fila_cache="${XDG_CACHE_HOME:-$HOME/.cache}/fila"
 _fila_pin="$_fila_cache/deno-$DENO_VERSION.path"
 DENO=""
