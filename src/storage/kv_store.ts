@@ -7,97 +7,29 @@ import { StorageError } from "../core/errors.ts";
 import type { MessageBody, MessageState, QueueDef } from "../core/types.ts";
 import { decodeBody, encodeBody, maxEncodedBodySize } from "./codec.ts";
 import { Keys } from "./keys.ts";
+import {
+  chunkCountOf,
+  type ChunkedBodyRecord,
+  deleteOrphanChunks,
+  fromQueueRecord,
+  fromStateRecord,
+  KV_LIMITS,
+  type QueueRecord,
+  readChunks,
+  type StateRecord,
+  storedChunks,
+  toQueueRecord,
+  toStateRecord,
+  writeChunks,
+} from "./kv_records.ts";
 import type { Mutation, Snapshot, Store, StoredMessage } from "./store.ts";
 
-/** KV allows 1000 mutations and 800 KiB per commit and 64 KiB per value; keep a margin. */
-export const KV_LIMITS = {
-  mutationsPerCommit: 1000,
-  bytesPerCommit: 780 * 1024,
-  /** Encoded bodies above this are split into chunks of this size. */
-  chunkBytes: 60 * 1024,
-} as const;
-
-/** Stored form of a queue definition. */
-interface QueueRecord {
-  name: string;
-  qid: string;
-  onEnqueue: string;
-  onFailure: string;
-  visibilityTimeoutMs: number;
-  fairnessKeyHeader: string;
-  weightHeader: string;
-  throttleKeyHeaders: string[];
-  createdAtMs: number;
-}
-
-/** Stored form of a message's mutable state (short field names: one per message). */
-interface StateRecord {
-  a: number;
-  l?: number;
-  r?: number;
-}
-
-/** A body too large for one value is stored as chunks ["c", id, i]; its row holds the count. */
-interface ChunkedBodyRecord {
-  chunks: number;
-}
+export { KV_LIMITS };
 
 interface PendingWrite {
   mutations: Mutation[];
   resolve: () => void;
   reject: (e: Error) => void;
-}
-
-function toStateRecord(s: MessageState): StateRecord {
-  const r: StateRecord = { a: s.attempts };
-  if (s.leaseDeadline !== undefined) r.l = s.leaseDeadline;
-  if (s.readyAt !== undefined) r.r = s.readyAt;
-  return r;
-}
-
-function fromStateRecord(r: StateRecord): MessageState {
-  const s: MessageState = { attempts: r.a };
-  if (r.l !== undefined) s.leaseDeadline = r.l;
-  if (r.r !== undefined) s.readyAt = r.r;
-  return s;
-}
-
-function toQueueRecord(d: QueueDef): QueueRecord {
-  return {
-    name: d.name,
-    qid: d.qid,
-    onEnqueue: d.onEnqueueScript,
-    onFailure: d.onFailureScript,
-    visibilityTimeoutMs: d.visibilityTimeoutMs,
-    fairnessKeyHeader: d.fairnessKeyHeader,
-    weightHeader: d.weightHeader,
-    throttleKeyHeaders: d.throttleKeyHeaders,
-    createdAtMs: d.createdAtMs,
-  };
-}
-
-function fromQueueRecord(r: QueueRecord): QueueDef {
-  return {
-    name: r.name,
-    qid: r.qid,
-    onEnqueueScript: r.onEnqueue,
-    onFailureScript: r.onFailure,
-    visibilityTimeoutMs: r.visibilityTimeoutMs,
-    fairnessKeyHeader: r.fairnessKeyHeader ?? "",
-    weightHeader: r.weightHeader ?? "",
-    throttleKeyHeaders: r.throttleKeyHeaders ?? [],
-    createdAtMs: r.createdAtMs,
-  };
-}
-
-function chunkCountOf(encodedLength: number): number {
-  return encodedLength > KV_LIMITS.chunkBytes ? Math.ceil(encodedLength / KV_LIMITS.chunkBytes) : 0;
-}
-
-/** Chunk count of a body as stored, without encoding it when it is clearly small. */
-function storedChunks(body: MessageBody): number {
-  if (maxEncodedBodySize(body) <= KV_LIMITS.chunkBytes) return 0;
-  return chunkCountOf(encodeBody(body).length);
 }
 
 /** One atomic commit under construction, with its size accounting. */
@@ -199,7 +131,7 @@ export class KvStore implements Store {
           const encoded = encodeBody(m.body);
           const chunks = chunkCountOf(encoded.length);
           if (chunks > 0) {
-            await this.#writeChunks(m.body.id, encoded, chunks);
+            await writeChunks(this.#kv, m.body.id, encoded, chunks);
             bytes += 64;
           } else {
             bytes += encoded.length + 64;
@@ -226,19 +158,6 @@ export class KvStore implements Store {
 
   /** Encodings computed while sizing a write, reused when it is applied. */
   #encoded = new WeakMap<MessageBody, Uint8Array>();
-
-  async #writeChunks(id: string, encoded: Uint8Array, chunks: number): Promise<void> {
-    const perCommit = Math.floor(KV_LIMITS.bytesPerCommit / KV_LIMITS.chunkBytes) - 1;
-    for (let first = 0; first < chunks; first += perCommit) {
-      const op = this.#kv.atomic();
-      for (let i = first; i < Math.min(chunks, first + perCommit); i++) {
-        const start = i * KV_LIMITS.chunkBytes;
-        op.set(Keys.chunk(id, i), encoded.subarray(start, start + KV_LIMITS.chunkBytes));
-      }
-      const r = await op.commit();
-      if (!r.ok) throw new Error("chunk commit was rejected");
-    }
-  }
 
   #bodyValue(body: MessageBody): Uint8Array | ChunkedBodyRecord {
     const encoded = this.#encoded.get(body) ?? encodeBody(body);
@@ -339,7 +258,7 @@ export class KvStore implements Store {
       let bytes: Uint8Array;
       if (e.value instanceof Uint8Array) bytes = e.value;
       else {
-        bytes = await this.#readChunks(id, e.value.chunks);
+        bytes = await readChunks(this.#kv, id, e.value.chunks);
         liveChunked.add(id);
       }
       let list = messages.get(name);
@@ -350,45 +269,12 @@ export class KvStore implements Store {
     // Rows of a queue incarnation without a record can only come from a deletion: make sure
     // the purge will find them.
     for (const qid of orphanQids) await this.#kv.set(Keys.tombstone(qid), "");
-    await this.#deleteOrphanChunks(liveChunked);
+    await deleteOrphanChunks(this.#kv, liveChunked);
     const config: Array<[string, string]> = [];
     for await (const e of this.#kv.list<string>({ prefix: Keys.configPrefix })) {
       config.push([e.key[1] as string, e.value]);
     }
     return { queues, messages, config };
-  }
-
-  async #readChunks(id: string, count: number): Promise<Uint8Array> {
-    const parts: Uint8Array[] = [];
-    let total = 0;
-    for await (const e of this.#kv.list<Uint8Array>({ prefix: Keys.chunksOf(id) })) {
-      parts.push(e.value);
-      total += e.value.length;
-    }
-    if (parts.length !== count) {
-      throw new StorageError(`message ${id} has ${parts.length} of ${count} chunks`);
-    }
-    const out = new Uint8Array(total);
-    let at = 0;
-    for (const p of parts) {
-      out.set(p, at);
-      at += p.length;
-    }
-    return out;
-  }
-
-  async #deleteOrphanChunks(live: Set<string>): Promise<void> {
-    let op = this.#kv.atomic();
-    let n = 0;
-    for await (const e of this.#kv.list({ prefix: Keys.chunkPrefix }, { batchSize: 500 })) {
-      if (live.has(e.key[1] as string)) continue;
-      op.delete(e.key);
-      if (++n % 500 === 0) {
-        await op.commit();
-        op = this.#kv.atomic();
-      }
-    }
-    if (n % 500 !== 0) await op.commit();
   }
 
   async purgeDeleted(): Promise<number> {
