@@ -354,15 +354,34 @@ function toPayload(p: Uint8Array | string | undefined): Uint8Array {
   return typeof p === "string" ? new TextEncoder().encode(p) : p;
 }
 
+/**
+ * Channel options that send `authorization: <value>` on every call of the client (pass as
+ * FilaClient's `options`); the value is sent verbatim so malformed headers can be tested too.
+ */
+export function authorizationOptions(value: string): grpc.ChannelOptions {
+  const interceptor: grpc.Interceptor = (options, nextCall) =>
+    new grpc.InterceptingCall(nextCall(options), {
+      start(metadata, listener, next) {
+        metadata.set("authorization", value);
+        next(metadata, listener);
+      },
+    });
+  return { interceptors: [interceptor] };
+}
+
 /** One connection to a broker, with promise wrappers for every unary RPC. */
 export class FilaClient {
   readonly addr: string;
   readonly raw: grpc.Client;
   #closed = false;
 
-  constructor(addr: string, options: grpc.ChannelOptions = {}) {
+  constructor(
+    addr: string,
+    options: grpc.ChannelOptions = {},
+    credentials: grpc.ChannelCredentials = grpc.credentials.createInsecure(),
+  ) {
     this.addr = addr;
-    this.raw = new grpc.Client(addr, grpc.credentials.createInsecure(), {
+    this.raw = new grpc.Client(addr, credentials, {
       ...CHANNEL_OPTIONS,
       ...options,
     });

@@ -46,7 +46,12 @@ scenario("DQ-02 DeleteQueue ends the queue's and its DLQ's streams with NOT_FOUN
     grpc.status.NOT_FOUND,
     `queue "${q}.dlq" was deleted`,
   );
-  await assertStatus(client.ack(q, inFlightId), grpc.status.NOT_FOUND);
+  // Ack does not look the queue up (semantics.md §2.3): the lease lookup answers.
+  await assertStatus(
+    client.ack(q, inFlightId),
+    grpc.status.NOT_FOUND,
+    `no lease for message ${inFlightId} in queue ${q}`,
+  );
 });
 
 scenario("DQ-03 a queue recreated after DeleteQueue starts empty", async () => {

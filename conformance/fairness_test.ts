@@ -13,6 +13,7 @@ import {
   scenario,
   sharedBroker,
   waitConsumers,
+  waitFor,
 } from "./harness.ts";
 
 /** Enqueue `n` messages of key `key` (weight `weight`) one after another. */
@@ -188,10 +189,13 @@ scenario("FA-10 two consumers of one key together see the enqueue order", async 
   for (let i = 0; i < 20; i++) {
     ids.push(await client.enqueue(q, { headers: { key: "one" }, payload: `m${i}` }));
   }
-  const deadline = performance.now() + PROMPT_MS + 1000;
-  while (c1.received.length + c2.received.length < 20 && performance.now() < deadline) {
-    await new Promise((r) => setTimeout(r, 10));
-  }
+  await waitFor(
+    () => c1.received.length + c2.received.length,
+    (n) => n >= 20,
+    PROMPT_MS,
+    "20 deliveries",
+    10,
+  );
   const merged = [
     ...c1.received.map((m, i) => ({ id: m.id, seq: c1.seqs[i] })),
     ...c2.received.map((m, i) => ({ id: m.id, seq: c2.seqs[i] })),

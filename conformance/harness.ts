@@ -106,6 +106,11 @@ export interface BrokerOptions {
   dir?: string;
   /** Port to listen on; a free port by default. */
   port?: number;
+  /**
+   * Readiness probe: "health" (default, conformance.md §0) or "tcp" (the port accepts
+   * connections; no gRPC call, so the scenario's own connection is the broker's first).
+   */
+  readyProbe?: "health" | "tcp";
 }
 
 const liveBrokers = new Set<Broker>();
@@ -313,6 +318,10 @@ export class Broker implements AsyncDisposable {
       } catch {
         await Promise.race([sleep(25), proc.status]);
       }
+    }
+    if (this.options.readyProbe === "tcp") {
+      this.readyMs = performance.now() - proc.startedAt;
+      return;
     }
     // 2. Health Check("") == SERVING (or ListQueues OK when health is not served).
     const c = new FilaClient(this.addr);

@@ -29,8 +29,20 @@ scenario("ST-01 depth, in_flight and pending follow deliveries and acks", async 
   // The open consumer(1) regains its credit and leases the next message; closing it releases
   // that lease, leaving 2 pending and none in flight.
   await c.expectNext(PROMPT_MS);
+  s = await client.getStats(q);
+  assert.deepEqual([s.depth, s.in_flight, s.pending], [2, 1, 1], "after the Ack");
   c.cancel();
-  s = await waitStats(client, q, (s) => s.in_flight === 0, 1000, "in_flight = 0");
+  // From here on depth stays 2 while the release moves the message from in flight to pending:
+  // sample GetStats for 300 ms; no sample may show the message in neither state.
+  const samples: string[] = [];
+  const t0 = performance.now();
+  while (performance.now() - t0 < 300) {
+    s = await client.getStats(q);
+    samples.push(`depth ${s.depth} in_flight ${s.in_flight} pending ${s.pending}`);
+  }
+  const allowed = ["depth 2 in_flight 1 pending 1", "depth 2 in_flight 0 pending 2"];
+  const bad = samples.filter((x) => !allowed.includes(x));
+  assert.deepEqual(bad, [], `GetStats samples during the release (of ${samples.length})`);
   assert.deepEqual([s.depth, s.in_flight, s.pending], [2, 0, 2], "depth, in_flight, pending");
 });
 

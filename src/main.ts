@@ -3,10 +3,16 @@
  * recovery → serve; SIGTERM/SIGINT shut down gracefully. Takes no arguments.
  */
 import { join } from "node:path";
+import { Authenticator } from "./auth/authenticator.ts";
+import { ApiKeyAdmin } from "./auth/key_admin.ts";
 import { ConfigError, type FilaConfig, loadConfig } from "./config/mod.ts";
+import { systemClock } from "./core/clock.ts";
 import { createLogger, type Logger } from "./core/log.ts";
+import { createLuaEngine, logLuaEvent } from "./lua/mod.ts";
 import { Scheduler } from "./scheduler/mod.ts";
 import { type RunningServer, startServer } from "./server/grpc_server.ts";
+import { loadTlsMaterial, TlsConfigError, type TlsMaterial } from "./server/tls.ts";
+import { KvApiKeyStore } from "./storage/api_key_store.ts";
 import { KvStore } from "./storage/kv_store.ts";
 import { deliveredSize } from "./wire/delivery.ts";
 
@@ -24,13 +30,30 @@ async function openStore(dir: string): Promise<KvStore> {
   }
 }
 
+async function loadTls(config: FilaConfig): Promise<TlsMaterial | undefined> {
+  if (!config.tls) return undefined;
+  try {
+    return await loadTlsMaterial(config.tls);
+  } catch (e) {
+    if (e instanceof TlsConfigError) die(`error: invalid TLS configuration: ${e.message}`);
+    throw e;
+  }
+}
+
+interface Security {
+  authenticator: Authenticator;
+  keyAdmin: ApiKeyAdmin;
+  tls?: TlsMaterial;
+}
+
 async function listen(
   config: FilaConfig,
   scheduler: Scheduler,
+  security: Security,
   log: Logger,
 ): Promise<RunningServer> {
   try {
-    return await startServer({ scheduler, listenAddr: config.server.listenAddr, log });
+    return await startServer({ scheduler, listenAddr: config.server.listenAddr, log, ...security });
   } catch (e) {
     die(`error: cannot listen on ${config.server.listenAddr}: ${(e as Error).message}`);
   }
@@ -48,18 +71,40 @@ async function main(): Promise<void> {
   for (const w of config.warnings) log.warn(w);
 
   const store = await openStore(config.dataDir);
+  const hooks = await createLuaEngine({
+    limits: {
+      timeoutMs: config.lua.defaultTimeoutMs,
+      memoryLimitBytes: config.lua.defaultMemoryLimitBytes,
+      breakerThreshold: config.lua.circuitBreakerThreshold,
+      breakerCooldownMs: config.lua.circuitBreakerCooldownMs,
+    },
+    // fila.get sees the runtime config as it is at the call (API keys live elsewhere).
+    configLookup: (key) => scheduler.lookupConfig(key),
+    onEvent: (e) => logLuaEvent(log, e),
+  });
   const scheduler = new Scheduler({
     store,
+    hooks,
     quantum: config.scheduler.quantum,
     commandCapacity: config.scheduler.commandChannelCapacity,
     deliveredSize,
     log,
   });
-  const server = await listen(config, scheduler, log);
+  // Key records share the data file but not the message store's commits (decisions.md §i).
+  const apiKeys = new KvApiKeyStore(store.kv);
+  const authenticator = new Authenticator({
+    bootstrapKey: config.auth?.bootstrapApiKey,
+    store: apiKeys,
+    clock: systemClock,
+  });
+  const keyAdmin = new ApiKeyAdmin(apiKeys, systemClock, log);
+  const tls = await loadTls(config);
+  const server = await listen(config, scheduler, { authenticator, keyAdmin, tls }, log);
   log.info("listening on " + config.server.listenAddr, {
     port: server.port,
-    tls: false,
-    auth: false,
+    tls: tls !== undefined,
+    mtls: tls?.ca !== undefined,
+    auth: authenticator.enabled,
   });
 
   let stopping = false;
@@ -69,6 +114,7 @@ async function main(): Promise<void> {
     log.info("shutting down", { signal });
     server.health.setServing(false);
     server.health.endWatches();
+    apiKeys.close();
     await scheduler.shutdown();
     await server.stop(2_000);
     Deno.exit(0);

@@ -67,6 +67,21 @@ export class OverloadedError extends FilaError {
   }
 }
 
+export class PermissionDeniedError extends FilaError {
+  constructor(message: string) {
+    super("PERMISSION_DENIED", message);
+    this.name = "PermissionDeniedError";
+  }
+}
+
+/** Every authentication failure looks the same to the client, so it cannot probe which part failed. */
+export class UnauthenticatedError extends FilaError {
+  constructor() {
+    super("UNAUTHENTICATED", Messages.invalidApiKey);
+    this.name = "UnauthenticatedError";
+  }
+}
+
 export class StorageError extends FilaError {
   constructor(detail: string, options?: ErrorOptions) {
     super("INTERNAL", `storage error: ${detail}`, options);
@@ -83,4 +98,14 @@ export const Messages = {
   messageNotFound: (id: string, q: string) => `message ${id} not found in queue ${q}`,
   shuttingDown: "broker is shutting down",
   schedulerUnavailable: "scheduler unavailable",
+  invalidApiKey: "invalid or missing api key",
+  authUnavailable: "authentication service unavailable",
+  apiKeyNotFound: "api key not found",
+  noAdminPermission: "key does not have admin permission",
+  noPermissionOn: (kind: string, q: string) =>
+    `key does not have ${kind} permission on queue "${q}"`,
+  superadminOnly: "only superadmin keys can create other superadmin keys",
+  exceedsAdminScope: "one or more permissions exceed the caller's admin scope",
+  invalidPermissionKind: (k: string) =>
+    `invalid permission kind "${k}"; must be one of: produce, consume, admin`,
 } as const;

@@ -2,18 +2,25 @@
 import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
 import { ReflectionService } from "@grpc/reflection";
+import type { Authenticator } from "../auth/authenticator.ts";
+import type { ApiKeyAdmin } from "../auth/key_admin.ts";
 import type { Logger } from "../core/log.ts";
 import type { Scheduler } from "../scheduler/mod.ts";
 import { PROTO_DIR, PROTO_FILES } from "../wire/proto.ts";
 import { filaAdminHandlers } from "./admin.ts";
 import { HealthService } from "./health.ts";
-import { rawServiceDefinition } from "./rpc.ts";
+import { type Pipeline, rawServiceDefinition } from "./rpc.ts";
 import { filaServiceHandlers } from "./service.ts";
+import { serverCredentials, type TlsMaterial } from "./tls.ts";
 
 export interface ServerOptions {
   scheduler: Scheduler;
   listenAddr: string;
   log: Logger;
+  authenticator: Authenticator;
+  keyAdmin: ApiKeyAdmin;
+  /** Absent = cleartext HTTP/2. */
+  tls?: TlsMaterial;
 }
 
 export interface RunningServer {
@@ -28,6 +35,7 @@ const TRANSPORT_MAX_RECEIVE = 64 * 1024 * 1024;
 
 export async function startServer(options: ServerOptions): Promise<RunningServer> {
   const { scheduler, log } = options;
+  const pipeline: Pipeline = { log, authenticator: options.authenticator };
   // grpc-js logs to stderr on its own; route it through our logger (bind errors are reported
   // by the caller with the exact startup message).
   grpc.setLogger({
@@ -45,9 +53,12 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   });
   server.addService(
     rawServiceDefinition("fila.v1.FilaService"),
-    filaServiceHandlers(scheduler, log),
+    filaServiceHandlers(scheduler, pipeline),
   );
-  server.addService(rawServiceDefinition("fila.v1.FilaAdmin"), filaAdminHandlers(scheduler, log));
+  server.addService(
+    rawServiceDefinition("fila.v1.FilaAdmin"),
+    filaAdminHandlers(scheduler, options.keyAdmin, pipeline),
+  );
   const health = new HealthService();
   health.addTo(server);
   const descriptors = protoLoader.loadSync(PROTO_FILES, {
@@ -59,7 +70,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const port = await new Promise<number>((resolve, reject) => {
     server.bindAsync(
       options.listenAddr,
-      grpc.ServerCredentials.createInsecure(),
+      serverCredentials(options.tls),
       (err, p) => err ? reject(err) : resolve(p),
     );
   });

@@ -1,13 +1,14 @@
 /** FilaService handlers: decode, validate, call the scheduler, encode. */
-import * as grpc from "@grpc/grpc-js";
-import { FilaError, InvalidArgumentError } from "../core/errors.ts";
+import type * as grpc from "@grpc/grpc-js";
+import { requirePermissionOn } from "../auth/acl.ts";
+import { type FilaError, InvalidArgumentError } from "../core/errors.ts";
 import { parseMessageId } from "../core/ids.ts";
 import type { Logger } from "../core/log.ts";
 import { checkQueueName } from "../core/validate.ts";
 import type { ConsumerSink, Scheduler } from "../scheduler/mod.ts";
 import { encodeConsumeResponse } from "../wire/delivery.ts";
 import { type } from "../wire/proto.ts";
-import { decodeRequest, unary } from "./rpc.ts";
+import { admitRequest, type Pipeline, unary } from "./rpc.ts";
 import { toStatus } from "./status.ts";
 
 const SERVICE = "fila.v1.FilaService";
@@ -39,26 +40,30 @@ function messageIdOf(raw: string): string {
 
 export function filaServiceHandlers(
   scheduler: Scheduler,
-  log: Logger,
+  pipeline: Pipeline,
 ): grpc.UntypedServiceImplementation {
   return {
-    Enqueue: unary<EnqueueRequest>(SERVICE, "Enqueue", async (req) => {
+    Enqueue: unary<EnqueueRequest>(SERVICE, "Enqueue", async (req, caller) => {
       checkQueueName(req.queue);
+      requirePermissionOn(caller, "produce", req.queue);
       const id = await scheduler.enqueue(req.queue, req.headers, req.payload);
       return { messageId: id };
-    }, log),
-    Ack: unary<AckRequest>(SERVICE, "Ack", async (req) => {
+    }, pipeline),
+    // Ack and Nack belong to consuming; the ACL check precedes any look at the message id.
+    Ack: unary<AckRequest>(SERVICE, "Ack", async (req, caller) => {
       checkQueueName(req.queue);
+      requirePermissionOn(caller, "consume", req.queue);
       await scheduler.ack(req.queue, messageIdOf(req.messageId));
       return {};
-    }, log),
-    Nack: unary<NackRequest>(SERVICE, "Nack", async (req) => {
+    }, pipeline),
+    Nack: unary<NackRequest>(SERVICE, "Nack", async (req, caller) => {
       checkQueueName(req.queue);
+      requirePermissionOn(caller, "consume", req.queue);
       await scheduler.nack(req.queue, messageIdOf(req.messageId), req.error);
       return {};
-    }, log),
+    }, pipeline),
     Consume: (call: grpc.ServerWritableStream<Buffer, Uint8Array>) => {
-      consume(scheduler, call, log);
+      consume(scheduler, call, pipeline);
     },
   };
 }
@@ -71,8 +76,9 @@ function fail(call: grpc.ServerWritableStream<Buffer, Uint8Array>, e: unknown, l
 async function consume(
   scheduler: Scheduler,
   call: grpc.ServerWritableStream<Buffer, Uint8Array>,
-  log: Logger,
+  pipeline: Pipeline,
 ): Promise<void> {
+  const log = pipeline.log;
   let ended = false;
   const sink: ConsumerSink = {
     send: (d) => call.write(encodeConsumeResponse(d)),
@@ -84,8 +90,14 @@ async function consume(
     },
   };
   try {
-    const req = decodeRequest<ConsumeRequestMsg>(ConsumeRequest, call.request);
+    const { req, caller } = await admitRequest<ConsumeRequestMsg>(
+      ConsumeRequest,
+      call.request,
+      call.metadata,
+      pipeline,
+    );
     checkQueueName(req.queue);
+    requirePermissionOn(caller, "consume", req.queue);
     if (call.cancelled) return;
     const handle = await scheduler.consume(req.queue, req.maxUnacked, sink);
     const release = () => {
