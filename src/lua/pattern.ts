@@ -301,7 +301,10 @@ export class Matcher {
   #matchCapture(s: number, digit: number): number {
     const l = this.#checkCapture(digit);
     const len = this.capLen[l];
-    if (this.srcEnd - s < len) return -1;
+    // A position capture has a negative length (CAP_POSITION); stock Lua's size_t comparison
+    // makes it never match. Letting it through would move the match end backwards, past the
+    // subject, into memory shared with other queues' Lua states.
+    if (len < 0 || this.srcEnd - s < len) return -1;
     const h = this.h;
     const init = this.capInit[l];
     for (let i = 0; i < len; i++) {

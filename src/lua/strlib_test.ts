@@ -14,6 +14,9 @@ function run(f) local r = table.pack(pcall(f)) return ser(table.unpack(r, 1, r.n
 `;
 
 const CASES = [
+  // A back-reference to a position capture never matches (it must not read before the subject).
+  `return string.find("abc", "()%1"), string.gsub("abc", "b()%1", "X"), string.gsub("secret", "()%1", "")`,
+  `return string.match("abab", "(ab)%1"), string.find("xyy", "(y)%1")`,
   `return string.match("a\\tb~\\127", "%c"), string.match("a b", "%g+"), string.match("ab12", "%A+")`,
   `return string.match("foo_bar9 x", "[%w_]+"), string.match("  x y", "[^%s]+")`,
   `return string.match("a-", "[a-]+"), string.match("]-", "[]-]+"), string.match("^x", "[%^x]+")`,
