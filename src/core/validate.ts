@@ -95,3 +95,15 @@ export function checkConfigPrefix(prefix: string): void {
     );
   }
 }
+
+/**
+ * A queue definition, scripts included, is one storage value (64 KiB at most), so each script
+ * is limited to 30 KiB; policy scripts are typically well under 2 KiB.
+ */
+export const MAX_SCRIPT_BYTES = 30 * 1024;
+
+export function checkScriptSize(field: string, script: string): void {
+  if (utf8Length(script) > MAX_SCRIPT_BYTES) {
+    throw new InvalidArgumentError(`${field} must not exceed ${MAX_SCRIPT_BYTES} bytes`);
+  }
+}

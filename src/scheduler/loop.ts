@@ -36,6 +36,7 @@ import {
 } from "../core/types.ts";
 import {
   checkConfigKey,
+  checkScriptSize,
   checkConfigPrefix,
   checkConfigValue,
   compareBytes,
@@ -579,6 +580,8 @@ export class Scheduler {
       if (this.#queues.has(input.name)) {
         throw new AlreadyExistsError(Messages.queueExists(input.name));
       }
+      checkScriptSize("on_enqueue_script", input.onEnqueueScript);
+      checkScriptSize("on_failure_script", input.onFailureScript);
       const scripts = { onEnqueue: input.onEnqueueScript, onFailure: input.onFailureScript };
       if (this.#hooks && (scripts.onEnqueue || scripts.onFailure)) {
         try {
