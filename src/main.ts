@@ -13,7 +13,7 @@ import { Scheduler } from "./scheduler/mod.ts";
 import { type RunningServer, startServer } from "./server/grpc_server.ts";
 import { loadTlsMaterial, TlsConfigError, type TlsMaterial } from "./server/tls.ts";
 import { KvApiKeyStore } from "./storage/api_key_store.ts";
-import { KvStore } from "./storage/kv_store.ts";
+import { SegmentStore } from "./storage/segment_store.ts";
 import { deliveredSize } from "./wire/delivery.ts";
 
 function die(message: string): never {
@@ -21,10 +21,10 @@ function die(message: string): never {
   Deno.exit(1);
 }
 
-async function openStore(dir: string): Promise<KvStore> {
+async function openStore(dir: string): Promise<SegmentStore> {
   try {
     await Deno.mkdir(dir, { recursive: true });
-    return await KvStore.open(join(dir, "fila.kv"));
+    return await SegmentStore.open(join(dir, "fila.kv"));
   } catch (e) {
     die(`error: cannot open data directory ${dir}: ${(e as Error).message}`);
   }
