@@ -36,9 +36,9 @@ import {
 } from "../core/types.ts";
 import {
   checkConfigKey,
-  checkScriptSize,
   checkConfigPrefix,
   checkConfigValue,
+  checkScriptSize,
   compareBytes,
 } from "../core/validate.ts";
 import type { Mutation, Store } from "../storage/store.ts";
@@ -137,6 +137,10 @@ export interface KeyStats {
   deficit: number;
   weight: number;
   delivered: number;
+  /** Share of the queue's deliveries over the last 10 s that went to this key (0 if none). */
+  recentShare: number;
+  /** weight ÷ sum of the weights of the active keys: the share DRR aims for. */
+  fairShare: number;
 }
 
 export interface QueueStats {
@@ -685,7 +689,7 @@ export class Scheduler {
     return this.#command(() => {
       const q = this.#queues.get(name);
       if (!q) throw new NotFoundError(Messages.queueNotFound(name));
-      const perKey = keyStats(q);
+      const perKey = keyStats(q, this.#clock.now());
       return {
         depth: q.pending + q.inFlight,
         inFlight: q.inFlight,
@@ -842,7 +846,7 @@ export class Scheduler {
         delayed: q.delayed,
         consumers: q.consumers.length,
         rounds: q.ring.rounds,
-        keys: keyStats(q),
+        keys: keyStats(q, now),
       });
     }
     const decisions = this.throttles.decisions;
@@ -1104,6 +1108,7 @@ export class Scheduler {
         q.inFlight++;
         q.addLease(e);
         k.delivered++;
+        k.recent.record(now);
         leases.push({
           op: "setState",
           qid: q.def.qid,
@@ -1117,6 +1122,7 @@ export class Scheduler {
       }
       if (batch.length === 0) break;
       q.counters.leased += batch.length;
+      q.recent.record(now, batch.length);
       const more = c.maxBatch > 1 && c.sink.sendBatch
         ? c.sink.sendBatch(batch)
         : c.sink.send(batch[0]);
@@ -1163,7 +1169,10 @@ export class Scheduler {
   }
 }
 
-function keyStats(q: QueueState): KeyStats[] {
+function keyStats(q: QueueState, now: number): KeyStats[] {
+  let weights = 0;
+  for (const k of q.ring) weights += k.weight;
+  const recent = q.recent.count(now);
   const out: KeyStats[] = [];
   for (const k of q.ring) {
     out.push({
@@ -1172,6 +1181,8 @@ function keyStats(q: QueueState): KeyStats[] {
       deficit: q.ring.deficitOf(k),
       weight: k.weight,
       delivered: k.delivered,
+      recentShare: recent > 0 ? k.recent.count(now) / recent : 0,
+      fairShare: k.weight / weights,
     });
   }
   return out;

@@ -398,3 +398,17 @@ Deno.test("Scheduler batched delivery respects batch size and credit", async () 
   assert.deepEqual(plain.batches, []); // unbatched consumers only ever get send()
   assert.equal(plain.got.length, 3);
 });
+
+Deno.test("Scheduler reports each key's recent share next to its fair share", async () => {
+  const { s } = await setup({ quantum: 1 });
+  await s.createQueue(queue("q"));
+  for (let i = 0; i < 20; i++) await s.enqueue("q", { tenant: "high", weight: "3" }, bytes(""));
+  for (let i = 0; i < 20; i++) await s.enqueue("q", { tenant: "low" }, bytes(""));
+  await s.consume("q", 8, new Sink());
+  await tick();
+  const keys = (await s.stats("q")).perKey;
+  assert.deepEqual(keys.map((k) => [k.key, k.fairShare, k.recentShare]), [
+    ["high", 0.75, 0.75],
+    ["low", 0.25, 0.25],
+  ]);
+});

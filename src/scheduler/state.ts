@@ -4,6 +4,7 @@ import type { Delivery } from "../core/types.ts";
 import type { FilaError } from "../core/errors.ts";
 import { Deque } from "./deque.ts";
 import { DrrNode, DrrRing } from "./drr.ts";
+import { DeliveryWindow } from "./share_window.ts";
 
 /**
  * pending: in its key's pending list. inflight: leased. delayed: waiting for its ready time.
@@ -63,6 +64,8 @@ export class KeyState extends DrrNode {
   count = 0;
   /** Deliveries since the key was created (semantics.md §4.6). */
   delivered = 0;
+  /** Recent deliveries, for the actual-vs-fair share in GetStats. */
+  readonly recent = new DeliveryWindow();
   constructor(readonly name: string, readonly queue: QueueState) {
     super();
   }
@@ -97,6 +100,8 @@ export function newCounters(): Counters {
 
 export class QueueState {
   readonly counters: Counters = newCounters();
+  /** Recent deliveries of the whole queue (the denominator of a key's recent share). */
+  readonly recent = new DeliveryWindow();
   readonly keys = new Map<string, KeyState>();
   readonly messages = new Map<string, Entry>();
   readonly ring: DrrRing<KeyState>;

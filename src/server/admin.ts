@@ -89,6 +89,8 @@ export function filaAdminHandlers(
           currentDeficit: k.deficit,
           weight: k.weight,
           deliveredCount: k.delivered,
+          recentShare: k.recentShare,
+          fairShare: k.fairShare,
         })),
         perThrottleStats: s.throttles.map((t) => ({
           key: t.key,
