@@ -149,6 +149,8 @@ scenario("ST-08 queue inspect: pending, delayed, per-key and throttle tables", a
       current_deficit: 999,
       weight: 1,
       delivered_count: 1,
+      recent_share: 1,
+      fair_share: 1 / 3,
     });
     assertEquals([stats.pending, stats.delayed, stats.depth], [2, 0, 3]);
   } finally {

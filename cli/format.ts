@@ -59,8 +59,16 @@ export function formatQueueList(queues: QueueInfo[]): string {
 
 const LABEL_WIDTH = 22;
 
+function percent(share = 0): string {
+  return (share * 100).toFixed(1);
+}
+
 /** `queue inspect`; per-key rows keep the broker's order (DRR ring order, semantics.md §2.10). */
-export function formatStats(queue: string, s: GetStatsResponse): string {
+export function formatStats(
+  queue: string,
+  s: GetStatsResponse,
+  options: { shares?: boolean } = {},
+): string {
   const field = (label: string, value: number) => `  ${`${label}:`.padEnd(LABEL_WIDTH)}${value}`;
   const lines = [
     `Queue: ${queue}`,
@@ -82,6 +90,9 @@ export function formatStats(queue: string, s: GetStatsResponse): string {
           { header: "DEFICIT", right: 8 },
           { header: "WEIGHT", right: 6 },
           { header: "DELIVERED", right: 9 },
+          ...(options.shares
+            ? [{ header: "RECENT%", right: 7 }, { header: "FAIR%", right: 6 }]
+            : []),
         ],
         s.per_key_stats.map((k) => [
           k.key,
@@ -89,6 +100,7 @@ export function formatStats(queue: string, s: GetStatsResponse): string {
           `${k.current_deficit}`,
           `${k.weight}`,
           `${k.delivered_count}`,
+          ...(options.shares ? [percent(k.recent_share), percent(k.fair_share)] : []),
         ]),
         "  ",
       ),

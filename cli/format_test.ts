@@ -230,3 +230,42 @@ Deno.test("auth acl get prints superadmin, none, or the permissions in order", (
     lines("Key ID : K", "Permissions:", "  produce:orders", "  consume:orders"),
   );
 });
+
+Deno.test("formatStats() adds recent and fair share columns with --shares", () => {
+  const out = formatStats("orders", {
+    depth: 2,
+    in_flight: 0,
+    active_fairness_keys: 2,
+    active_consumers: 0,
+    quantum: 1000,
+    per_key_stats: [
+      {
+        key: "acme",
+        pending_count: 1,
+        current_deficit: 999,
+        weight: 1,
+        delivered_count: 9,
+        recent_share: 0.9,
+        fair_share: 0.5,
+      },
+      {
+        key: "globex",
+        pending_count: 1,
+        current_deficit: 1000,
+        weight: 1,
+        delivered_count: 1,
+        recent_share: 0.1,
+        fair_share: 0.5,
+      },
+    ],
+    per_throttle_stats: [],
+    pending: 2,
+    delayed: 0,
+  }, { shares: true });
+  const table = out.split("\n").slice(-3);
+  assertEquals(table, [
+    "  KEY     PENDING   DEFICIT  WEIGHT  DELIVERED  RECENT%   FAIR%",
+    "  acme          1       999       1          9     90.0    50.0",
+    "  globex        1      1000       1          1     10.0    50.0",
+  ]);
+});

@@ -20,6 +20,9 @@ export interface PerFairnessKeyStats {
   current_deficit: number;
   weight: number;
   delivered_count: number;
+  /** Additions (docs/wire-additions.md); absent from older brokers. */
+  recent_share?: number;
+  fair_share?: number;
 }
 
 export interface PerThrottleKeyStats {

@@ -99,13 +99,14 @@ export function registerQueueCommands(program: Command): void {
     .description("show a queue's statistics, fairness keys and throttle buckets")
     .argument("<NAME>", "queue name")
     .option("--json", "print the GetStats response as JSON")
-    .action(async (name: string, o: { json?: boolean }, cmd: Command) => {
+    .option("--shares", "add each key's recent and fair share of deliveries (%, last 10 s)")
+    .action(async (name: string, o: { json?: boolean; shares?: boolean }, cmd: Command) => {
       const stats = await withClient(
         cmd,
         `queue "${name}"`,
         (c) => c.admin<GetStatsResponse>("GetStats", { queue: name }),
       );
       if (o.json) printJson(stats);
-      else print(formatStats(name, stats));
+      else print(formatStats(name, stats, { shares: o.shares }));
     });
 }
