@@ -40,7 +40,7 @@ for (
   }
 }
 
-const targets = Deno.args.length > 0 ? Deno.args : ["src/", "cli/", "conformance/"];
+const targets = Deno.args.length > 0 ? Deno.args : ["src/", "cli/", "conformance/", "examples/"];
 const { code, output } = await run(["test", "--allow-all", "--unstable-kv", ...targets]);
 const summary = output.match(/(?:ok|FAILED) \| (\d+) passed(?: \([^)]*\))? \| (\d+) failed/);
 if (summary) {
