@@ -28,7 +28,16 @@ for (
   const [name, args] of [
     ["fmt", ["fmt", "--check"]],
     ["lint", ["lint"]],
-    ["type-check", ["check", "src/", "cli/", "conformance/", "bench/", "scripts/"]],
+    ["type-check", [
+      "check",
+      "mod.ts",
+      "src/",
+      "cli/",
+      "conformance/",
+      "bench/",
+      "scripts/",
+      "examples/",
+    ]],
   ] as const
 ) {
   console.log(`--- ${name}`);
