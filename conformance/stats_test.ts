@@ -59,8 +59,25 @@ scenario(
     assert.equal(s.quantum, 10);
     assert.equal(s.active_fairness_keys, 2);
     assert.deepEqual(s.per_key_stats, [
-      { key: "a", pending_count: 2, current_deficit: 20, weight: 2, delivered_count: 0 },
-      { key: "b", pending_count: 1, current_deficit: 10, weight: 1, delivered_count: 0 },
+      // recent_share / fair_share: additions (docs/wire-additions.md).
+      {
+        key: "a",
+        pending_count: 2,
+        current_deficit: 20,
+        weight: 2,
+        delivered_count: 0,
+        recent_share: 0,
+        fair_share: 2 / 3,
+      },
+      {
+        key: "b",
+        pending_count: 1,
+        current_deficit: 10,
+        weight: 1,
+        delivered_count: 0,
+        recent_share: 0,
+        fair_share: 1 / 3,
+      },
     ]);
   },
   { needsProcess: true },
