@@ -8,9 +8,10 @@ import { ApiKeyAdmin } from "./auth/key_admin.ts";
 import { ConfigError, type FilaConfig, loadConfig } from "./config/mod.ts";
 import { systemClock } from "./core/clock.ts";
 import { createLogger, type Logger } from "./core/log.ts";
-import { createLuaEngine, logLuaEvent } from "./lua/mod.ts";
+import { createLuaEngine } from "./lua/mod.ts";
+import { startTelemetry } from "./telemetry/mod.ts";
 import { Scheduler } from "./scheduler/mod.ts";
-import { type RunningServer, startServer } from "./server/grpc_server.ts";
+import { type RunningServer, type ServerOptions, startServer } from "./server/grpc_server.ts";
 import { loadTlsMaterial, TlsConfigError, type TlsMaterial } from "./server/tls.ts";
 import { KvApiKeyStore } from "./storage/api_key_store.ts";
 import { SegmentStore } from "./storage/segment_store.ts";
@@ -40,11 +41,7 @@ async function loadTls(config: FilaConfig): Promise<TlsMaterial | undefined> {
   }
 }
 
-interface Security {
-  authenticator: Authenticator;
-  keyAdmin: ApiKeyAdmin;
-  tls?: TlsMaterial;
-}
+type Security = Pick<ServerOptions, "authenticator" | "keyAdmin" | "tls" | "instrumentService">;
 
 async function listen(
   config: FilaConfig,
@@ -69,8 +66,10 @@ async function main(): Promise<void> {
   }
   const log = createLogger(config.logLevel);
   for (const w of config.warnings) log.warn(w);
+  const telemetry = startTelemetry({ config: config.telemetry, log });
 
   const store = await openStore(config.dataDir);
+  store.onCommit = telemetry.recordCommit;
   const hooks = await createLuaEngine({
     limits: {
       timeoutMs: config.lua.defaultTimeoutMs,
@@ -80,7 +79,7 @@ async function main(): Promise<void> {
     },
     // fila.get sees the runtime config as it is at the call (API keys live elsewhere).
     configLookup: (key) => scheduler.lookupConfig(key),
-    onEvent: (e) => logLuaEvent(log, e),
+    onEvent: telemetry.onLuaEvent,
   });
   const scheduler = new Scheduler({
     store,
@@ -89,7 +88,9 @@ async function main(): Promise<void> {
     commandCapacity: config.scheduler.commandChannelCapacity,
     deliveredSize,
     log,
+    onFirstDelivery: telemetry.onFirstDelivery,
   });
+  telemetry.observe(scheduler);
   // Key records share the data file but not the message store's commits (decisions.md §i).
   const apiKeys = new KvApiKeyStore(store.kv);
   const authenticator = new Authenticator({
@@ -99,7 +100,12 @@ async function main(): Promise<void> {
   });
   const keyAdmin = new ApiKeyAdmin(apiKeys, systemClock, log);
   const tls = await loadTls(config);
-  const server = await listen(config, scheduler, { authenticator, keyAdmin, tls }, log);
+  const server = await listen(config, scheduler, {
+    authenticator,
+    keyAdmin,
+    tls,
+    instrumentService: (name, impl) => telemetry.instrumentService(name, impl),
+  }, log);
   log.info("listening on " + config.server.listenAddr, {
     port: server.port,
     tls: tls !== undefined,
@@ -117,6 +123,7 @@ async function main(): Promise<void> {
     apiKeys.close();
     await scheduler.shutdown();
     await server.stop(2_000);
+    await telemetry.shutdown();
     Deno.exit(0);
   };
   for (const signal of ["SIGTERM", "SIGINT"] as const) {

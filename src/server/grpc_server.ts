@@ -21,6 +21,11 @@ export interface ServerOptions {
   keyAdmin: ApiKeyAdmin;
   /** Absent = cleartext HTTP/2. */
   tls?: TlsMaterial;
+  /** Wraps a service implementation with tracing (telemetry); absent = unwrapped. */
+  instrumentService?: (
+    service: string,
+    impl: grpc.UntypedServiceImplementation,
+  ) => grpc.UntypedServiceImplementation;
 }
 
 export interface RunningServer {
@@ -51,13 +56,14 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     "grpc.keepalive_timeout_ms": 20_000,
     "grpc.keepalive_permit_without_calls": 1,
   });
+  const instrument = options.instrumentService ?? ((_name, impl) => impl);
   server.addService(
     rawServiceDefinition("fila.v1.FilaService"),
-    filaServiceHandlers(scheduler, pipeline),
+    instrument("fila.v1.FilaService", filaServiceHandlers(scheduler, pipeline)),
   );
   server.addService(
     rawServiceDefinition("fila.v1.FilaAdmin"),
-    filaAdminHandlers(scheduler, options.keyAdmin, pipeline),
+    instrument("fila.v1.FilaAdmin", filaAdminHandlers(scheduler, options.keyAdmin, pipeline)),
   );
   const health = new HealthService();
   health.addTo(server);

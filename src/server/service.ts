@@ -153,9 +153,9 @@ export function filaServiceHandlers(
       );
       return { results: results.map((r) => r ? { error: itemError(r, pipeline) } : {}) };
     }, pipeline),
-    Consume: (call: grpc.ServerWritableStream<Buffer, Uint8Array>) => {
-      consume(scheduler, call, pipeline);
-    },
+    // Returning the promise lets tracing end the `consume` span when registration does.
+    Consume: (call: grpc.ServerWritableStream<Buffer, Uint8Array>) =>
+      consume(scheduler, call, pipeline),
   };
 }
 

@@ -383,6 +383,9 @@ export class SegmentStore implements Store {
     return this.#kv;
   }
 
+  /** Called after each successful group commit with its latency and mutation count (metrics). */
+  onCommit: ((latencyMs: number, mutations: number) => void) | undefined;
+
   /** Opens (creating if needed) the KV database at `path`. */
   static async open(path: string): Promise<SegmentStore> {
     return new SegmentStore(await Deno.openKv(path));
@@ -908,9 +911,11 @@ export class SegmentStore implements Store {
     }
     let failure: unknown;
     if (plan.mutations > 0) {
+      const started = performance.now();
       try {
         const result = await plan.op.commit();
         if (!result.ok) failure = new Error("atomic commit was rejected");
+        else this.onCommit?.(performance.now() - started, plan.mutations);
       } catch (e) {
         failure = e;
       }
