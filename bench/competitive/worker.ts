@@ -1,0 +1,43 @@
+/**
+ * A producer subprocess of the competitive driver: reads one JSON job line on stdin, connects
+ * to the running server through the peer's own client, prints "{}" when ready, waits for "go",
+ * sends job.total messages (one per call or in batches, job.inFlight outstanding), prints
+ * {"secs": …} and exits.
+ */
+import { peerById } from "./peers/mod.ts";
+
+const reader = Deno.stdin.readable.pipeThrough(new TextDecoderStream()).getReader();
+let buf = "";
+async function line(): Promise<string> {
+  while (!buf.includes("\n")) {
+    const { value, done } = await reader.read();
+    if (done) throw new Error("stdin closed");
+    buf += value;
+  }
+  const i = buf.indexOf("\n");
+  const l = buf.slice(0, i);
+  buf = buf.slice(i + 1);
+  return l;
+}
+
+const job = JSON.parse(await line());
+const labeled = await peerById(job.peer).connect(job.info);
+const ad = labeled.find((l) => l.label === job.label)!.adapter;
+const payload = new Uint8Array(job.size).fill(120);
+const batch = Array.from({ length: job.batch }, () => payload);
+await ad.sendBatch(job.queue, []); // connect lazily-connecting clients
+console.log("{}");
+await line();
+const t0 = performance.now();
+let next = 0;
+await Promise.all(Array.from({ length: job.inFlight }, async () => {
+  while (next < job.total) {
+    const n = Math.min(job.batch, job.total - next);
+    next += n;
+    if (job.batch === 1) await ad.sendOne(job.queue, payload);
+    else await ad.sendBatch(job.queue, n === job.batch ? batch : batch.slice(0, n));
+  }
+}));
+console.log(JSON.stringify({ secs: (performance.now() - t0) / 1000 }));
+await ad.close();
+Deno.exit(0);

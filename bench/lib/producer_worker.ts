@@ -1,0 +1,35 @@
+/**
+ * A client subprocess for multi-process load (bench/lib/load.ts): reads one JSON job line on
+ * stdin, connects and warms up, prints "{}" (ready), waits for "go", runs pipelined
+ * BatchEnqueue of job.total messages, prints {"secs": …} and exits.
+ */
+import { BenchClient, pipelined, sameBatch } from "./client.ts";
+import { payloadOf } from "./load.ts";
+
+const reader = Deno.stdin.readable.pipeThrough(new TextDecoderStream()).getReader();
+let buf = "";
+async function line(): Promise<string> {
+  while (!buf.includes("\n")) {
+    const { value, done } = await reader.read();
+    if (done) throw new Error("stdin closed");
+    buf += value;
+  }
+  const i = buf.indexOf("\n");
+  const l = buf.slice(0, i);
+  buf = buf.slice(i + 1);
+  return l;
+}
+
+const job = JSON.parse(await line());
+const cs = Array.from({ length: job.connections }, () => new BenchClient(job.addr));
+const body = sameBatch(job.queue, job.batch, payloadOf(job.size));
+for (const c of cs) await c.call("BatchEnqueue", new Uint8Array());
+console.log("{}");
+await line();
+const t0 = performance.now();
+await pipelined(job.total, job.batch, job.inFlight, (units, i) =>
+  cs[i % cs.length].batchEnqueue(
+    units === job.batch ? body : sameBatch(job.queue, units, payloadOf(job.size)),
+  ));
+console.log(JSON.stringify({ secs: (performance.now() - t0) / 1000 }));
+for (const c of cs) c.close();
