@@ -14,7 +14,6 @@
  */
 import {
   clientMeter,
-  clientPids,
   commitId,
   CpuMeter,
   type Figure,
@@ -104,19 +103,20 @@ const WORKER = fileURLToPath(new URL("./worker.ts", import.meta.url));
 /**
  * Prepares producers of `total` messages (`batch` per call, `inFlight` calls outstanding in
  * all) in this process (procs = 1) or split over `procs` subprocesses, connected and warmed up;
- * `run()` starts them all and resolves when every message is confirmed.
+ * `run()` starts them all and resolves, when every message is confirmed, with the CPU seconds
+ * the subprocesses used meanwhile (0 in-process: the caller's meter sees it).
  */
 async function producers(
   t: Target0,
   q: string,
   o: { total: number; batch: number; inFlight: number; procs: number },
-): Promise<{ run(): Promise<void> }> {
+): Promise<{ run(): Promise<number> }> {
   const payload = new Uint8Array(SIZE).fill(120);
   const ps = Array.from({ length: o.batch }, () => payload);
   if (o.procs <= 1) {
     return {
-      run: () =>
-        pool(
+      run: async () => {
+        await pool(
           o.total,
           o.batch,
           o.inFlight,
@@ -124,7 +124,9 @@ async function producers(
             o.batch === 1
               ? t.ad.sendOne(q, payload)
               : t.ad.sendBatch(q, n === o.batch ? ps : ps.slice(0, n)),
-        ),
+        );
+        return 0;
+      },
     };
   }
   const children = Array.from({ length: o.procs }, () =>
@@ -134,7 +136,6 @@ async function producers(
       stdout: "piped",
       stderr: "inherit",
     }).spawn());
-  for (const c of children) clientPids.add(c.pid);
   const readers = children.map((c) => c.stdout.pipeThrough(new TextDecoderStream()).getReader());
   const writers = children.map((c) => c.stdin.getWriter());
   const bufs = children.map(() => "");
@@ -157,7 +158,6 @@ async function producers(
         c.kill("SIGKILL");
       } catch { /* exited */ }
       await c.status;
-      clientPids.delete(c.pid);
     }
   };
   try {
@@ -184,7 +184,8 @@ async function producers(
     run: async () => {
       try {
         await Promise.all(writers.map((w) => w.write(enc.encode("go\n"))));
-        await Promise.all(children.map((_, i) => readLine(i)));
+        const done = await Promise.all(children.map((_, i) => readLine(i)));
+        return done.reduce((sum: number, d: { cpu: number }) => sum + d.cpu, 0);
       } finally {
         await cleanup();
       }
@@ -197,7 +198,7 @@ async function runUnary(t: Target0, q: string, procs: number): Promise<Sample> {
   const p = await producers(t, q, { total: N_UNARY, batch: 1, inFlight: UNARY_IN_FLIGHT, procs });
   const m = meters(t.ad);
   const t0 = performance.now();
-  await p.run();
+  m.client.addSeconds(await p.run());
   const secs = (performance.now() - t0) / 1000;
   return { value: N_UNARY / secs, serverCpu: m.server.stop(), clientCpu: m.client.stop() };
 }
@@ -212,7 +213,7 @@ async function runBatch(t: Target0, q: string, procs: number): Promise<Sample> {
   });
   const m = meters(t.ad);
   const t0 = performance.now();
-  await p.run();
+  m.client.addSeconds(await p.run());
   const secs = (performance.now() - t0) / 1000;
   return { value: N_BATCH / secs, serverCpu: m.server.stop(), clientCpu: m.client.stop() };
 }
@@ -234,7 +235,7 @@ async function runLifecycle(t: Target0, q: string, procs: number): Promise<Sampl
     });
     const m = meters(t.ad);
     const t0 = performance.now();
-    await p.run();
+    m.client.addSeconds(await p.run());
     await all;
     const secs = (performance.now() - t0) / 1000;
     return { value: N_LIFE / secs, serverCpu: m.server.stop(), clientCpu: m.client.stop() };

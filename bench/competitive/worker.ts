@@ -2,9 +2,10 @@
  * A producer subprocess of the competitive driver: reads one JSON job line on stdin, connects
  * to the running server through the peer's own client, prints "{}" when ready, waits for "go",
  * sends job.total messages (one per call or in batches, job.inFlight outstanding), prints
- * {"secs": …} and exits.
+ * {"secs": …, "cpu": CPU seconds since "go"} and exits.
  */
 import { peerById } from "./peers/mod.ts";
+import { cpuSeconds } from "../lib/report.ts";
 
 const reader = Deno.stdin.readable.pipeThrough(new TextDecoderStream()).getReader();
 let buf = "";
@@ -28,6 +29,7 @@ const batch = Array.from({ length: job.batch }, () => payload);
 await ad.sendBatch(job.queue, []); // connect lazily-connecting clients
 console.log("{}");
 await line();
+const cpu0 = cpuSeconds(Deno.pid);
 const t0 = performance.now();
 let next = 0;
 await Promise.all(Array.from({ length: job.inFlight }, async () => {
@@ -38,6 +40,8 @@ await Promise.all(Array.from({ length: job.inFlight }, async () => {
     else await ad.sendBatch(job.queue, n === job.batch ? batch : batch.slice(0, n));
   }
 }));
-console.log(JSON.stringify({ secs: (performance.now() - t0) / 1000 }));
+console.log(
+  JSON.stringify({ secs: (performance.now() - t0) / 1000, cpu: cpuSeconds(Deno.pid) - cpu0 }),
+);
 await ad.close();
 Deno.exit(0);

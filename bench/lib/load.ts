@@ -6,7 +6,7 @@
 import { fileURLToPath } from "node:url";
 import { BenchClient, drain, pipelined, sameBatch } from "./client.ts";
 import { batchOf, type Delivered, enqueueRequest } from "./wire.ts";
-import { clientMeter, clientPids, percentile, type Sample } from "./report.ts";
+import { clientMeter, percentile, type Sample } from "./report.ts";
 import type { BenchBroker } from "./broker.ts";
 
 export function payloadOf(size: number): Uint8Array {
@@ -127,7 +127,6 @@ async function batchProduceProcs(
       stdout: "piped",
       stderr: "inherit",
     }).spawn());
-  for (const c of children) clientPids.add(c.pid);
   const readers = children.map((c) => c.stdout.pipeThrough(new TextDecoderStream()).getReader());
   const readLine = async (i: number) => {
     let buf = "";
@@ -156,8 +155,9 @@ async function batchProduceProcs(
     const client = clientMeter().start();
     const t0 = performance.now();
     await Promise.all(writers.map((w) => w.write(enc.encode("go\n"))));
-    await Promise.all(children.map((_, i) => readLine(i)));
+    const done = await Promise.all(children.map((_, i) => readLine(i)));
     const secs = (performance.now() - t0) / 1000;
+    for (const d of done) client.addSeconds(d.cpu);
     const sample = {
       value: (per * procs) / secs,
       serverCpu: server.stop(),
@@ -166,10 +166,7 @@ async function batchProduceProcs(
     await Promise.all(writers.map((w) => w.close()));
     return sample;
   } finally {
-    for (const c of children) {
-      await c.status;
-      clientPids.delete(c.pid);
-    }
+    for (const c of children) await c.status;
   }
 }
 

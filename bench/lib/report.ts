@@ -185,8 +185,14 @@ export class CpuMeter {
   #pids: () => number[];
   #start = 0;
   #cpu = 0;
+  #extra = 0;
   constructor(pids: () => number[]) {
     this.#pids = pids;
+  }
+  /** Adds CPU seconds used by processes that are not (or no longer) in the pid list. */
+  addSeconds(s: number): this {
+    this.#extra += s;
+    return this;
   }
   #total(): number {
     return this.#pids().reduce((s, p) => s + (cpuSeconds(p) || 0), 0);
@@ -199,14 +205,16 @@ export class CpuMeter {
   /** % of one core since start(). */
   stop(): number {
     const secs = (performance.now() - this.#start) / 1000;
-    return (100 * (this.#total() - this.#cpu)) / secs;
+    return (100 * (this.#total() - this.#cpu + this.#extra)) / secs;
   }
 }
 
-/** Extra child processes of this benchmark (client subprocesses) counted as client CPU. */
-export const clientPids = new Set<number>();
+/**
+ * CPU of this benchmark process. Client subprocesses report the CPU they used while measuring
+ * themselves (they may be gone when the meter stops); add it with addSeconds().
+ */
 export function clientMeter(): CpuMeter {
-  return new CpuMeter(() => [Deno.pid, ...clientPids]);
+  return new CpuMeter(() => [Deno.pid]);
 }
 
 // --------------------------------------------------------------------------------------------

@@ -85,38 +85,47 @@ export const rabbitmq: Peer = {
         } catch { /* gone */ }
       }
     };
+    // The Erlang VM runs as a child of the launcher script: stop the VM, then the script.
+    const stopServer = async () => {
+      const vm = descendants(proc.pid);
+      for (const pid of vm) {
+        try {
+          Deno.kill(pid, "SIGTERM");
+        } catch { /* gone */ }
+      }
+      await proc.stop(30_000);
+      for (const pid of vm) {
+        try {
+          if (Deno.readTextFileSync(`/proc/${pid}/comm`).trim()) Deno.kill(pid, "SIGKILL");
+        } catch { /* already gone */ }
+      }
+      cleanupEpmd();
+      await Deno.remove(dir, { recursive: true }).catch(() => {});
+    };
     try {
       await waitPort(port, 60_000, () => !proc.exited);
     } catch (e) {
-      await proc.stop();
-      cleanupEpmd();
-      throw new Error(`${(e as Error).message}\n${proc.output.slice(-2000)}`);
+      const out = proc.output.slice(-2000);
+      await stopServer();
+      throw new Error(`${(e as Error).message}\n${out}`);
     }
     const v = /RabbitMQ ([\d.]+)/.exec(proc.output)?.[1] ??
       (await commandOutput("dpkg-query", ["-W", "-f=${Version}", "rabbitmq-server"])).trim();
     this.version = v;
     const pids = () => [proc.pid, ...descendants(proc.pid)];
-    const conn = await connectRabbit(port, pids);
+    let conn;
+    try {
+      conn = await connectRabbit(port, pids);
+    } catch (e) {
+      await stopServer();
+      throw e;
+    }
     return {
       info: { port },
       adapters: conn.labeled,
       stop: async () => {
         await conn.closeAll();
-        // The Erlang VM runs as a child of the launcher script: stop the VM, then the script.
-        const vm = descendants(proc.pid);
-        for (const pid of vm) {
-          try {
-            Deno.kill(pid, "SIGTERM");
-          } catch { /* gone */ }
-        }
-        await proc.stop(30_000);
-        for (const pid of vm) {
-          try {
-            Deno.kill(pid, "SIGKILL");
-          } catch { /* already gone */ }
-        }
-        cleanupEpmd();
-        await Deno.remove(dir, { recursive: true }).catch(() => {});
+        await stopServer();
       },
     };
   },

@@ -86,7 +86,14 @@ export const redisBullmq: Peer = {
       await proc.stop();
       throw new Error(`${(e as Error).message}\n${proc.output.slice(-2000)}`);
     }
-    const conn = await connectRedis(port, () => [proc.pid]);
+    let conn;
+    try {
+      conn = await connectRedis(port, () => [proc.pid]);
+    } catch (e) {
+      await proc.stop();
+      await Deno.remove(dir, { recursive: true }).catch(() => {});
+      throw e;
+    }
     return {
       info: { port },
       adapters: conn.labeled,
