@@ -148,3 +148,32 @@ export async function deleteOrphanChunks(kv: Deno.Kv, live: Set<string>): Promis
   }
   if (n % 500 !== 0) await op.commit();
 }
+
+/**
+ * Deletes the one-row-layout rows (bodies with their chunks, states) of a queue incarnation,
+ * a few hundred per commit to stay under KV's 1000 mutations. Returns the keys deleted.
+ */
+export async function purgeRowsOf(kv: Deno.Kv, qid: string): Promise<number> {
+  let purged = 0;
+  for (const prefix of [Keys.bodiesOf(qid), Keys.statesOf(qid)]) {
+    for (;;) {
+      const op = kv.atomic();
+      let n = 0;
+      for await (
+        const e of kv.list<Uint8Array | ChunkedBodyRecord>({ prefix }, { limit: 200 })
+      ) {
+        op.delete(e.key);
+        n++;
+        if (prefix[0] === "m" && !(e.value instanceof Uint8Array) && e.value?.chunks) {
+          for (let i = 0; i < e.value.chunks; i++) op.delete(Keys.chunk(e.key[2] as string, i));
+          n += e.value.chunks;
+        }
+        if (n > 800) break;
+      }
+      if (n === 0) break;
+      await op.commit();
+      purged += n;
+    }
+  }
+  return purged;
+}

@@ -14,6 +14,7 @@ import {
   fromQueueRecord,
   fromStateRecord,
   KV_LIMITS,
+  purgeRowsOf,
   type QueueRecord,
   readChunks,
   type StateRecord,
@@ -280,27 +281,7 @@ export class KvStore implements Store {
   async purgeDeleted(): Promise<number> {
     let purged = 0;
     for await (const t of this.#kv.list({ prefix: Keys.tombstonePrefix })) {
-      const qid = t.key[1] as string;
-      for (const prefix of [Keys.bodiesOf(qid), Keys.statesOf(qid)]) {
-        for (;;) {
-          const op = this.#kv.atomic();
-          let n = 0;
-          for await (
-            const e of this.#kv.list<Uint8Array | ChunkedBodyRecord>({ prefix }, { limit: 200 })
-          ) {
-            op.delete(e.key);
-            n++;
-            if (prefix[0] === "m" && !(e.value instanceof Uint8Array) && e.value?.chunks) {
-              for (let i = 0; i < e.value.chunks; i++) op.delete(Keys.chunk(e.key[2] as string, i));
-              n += e.value.chunks;
-            }
-            if (n > 800) break; // stay under KV's 1000 mutations per commit
-          }
-          if (n === 0) break;
-          await op.commit();
-          purged += n;
-        }
-      }
+      purged += await purgeRowsOf(this.#kv, t.key[1] as string);
       await this.#kv.delete(t.key);
     }
     return purged;

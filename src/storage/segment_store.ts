@@ -40,6 +40,7 @@ import {
   fromQueueRecord,
   fromStateRecord,
   KV_LIMITS,
+  purgeRowsOf,
   type QueueRecord,
   readChunks,
   type StateRecord,
@@ -1290,29 +1291,8 @@ export class SegmentStore implements Store {
   }
 
   /** Rows of the one-row layout, if a migrated database still has some. */
-  async #purgeRows(qid: string): Promise<number> {
-    let purged = 0;
-    for (const prefix of [Keys.bodiesOf(qid), Keys.statesOf(qid)]) {
-      for (;;) {
-        const op = this.#kv.atomic();
-        let n = 0;
-        for await (
-          const e of this.#kv.list<Uint8Array | ChunkedBodyRecord>({ prefix }, { limit: 200 })
-        ) {
-          op.delete(e.key);
-          n++;
-          if (prefix[0] === "m" && !(e.value instanceof Uint8Array) && e.value?.chunks) {
-            for (let i = 0; i < e.value.chunks; i++) op.delete(Keys.chunk(e.key[2] as string, i));
-            n += e.value.chunks;
-          }
-          if (n > 800) break;
-        }
-        if (n === 0) break;
-        await op.commit();
-        purged += n;
-      }
-    }
-    return purged;
+  #purgeRows(qid: string): Promise<number> {
+    return purgeRowsOf(this.#kv, qid);
   }
 
   async close(): Promise<void> {
