@@ -8,6 +8,7 @@ import { ApiKeyAdmin } from "./auth/key_admin.ts";
 import { ConfigError, type FilaConfig, loadConfig } from "./config/mod.ts";
 import { systemClock } from "./core/clock.ts";
 import { createLogger, type Logger } from "./core/log.ts";
+import { tuneNativeMemory } from "./core/native_memory.ts";
 import { createLuaEngine } from "./lua/mod.ts";
 import { startTelemetry } from "./telemetry/mod.ts";
 import { Scheduler } from "./scheduler/mod.ts";
@@ -65,6 +66,8 @@ async function main(): Promise<void> {
     throw e;
   }
   const log = createLogger(config.logLevel);
+  const untuned = tuneNativeMemory();
+  if (untuned) log.debug("malloc mmap threshold left as is", { reason: untuned });
   for (const w of config.warnings) log.warn(w);
   const telemetry = startTelemetry({ config: config.telemetry, log });
 
@@ -89,6 +92,7 @@ async function main(): Promise<void> {
     deliveredSize,
     log,
     onFirstDelivery: telemetry.onFirstDelivery,
+    payloadBudgetBytes: config.storage.payloadCacheBytes,
   });
   telemetry.observe(scheduler);
   // Key records share the data file but not the message store's commits (decisions.md §i).

@@ -14,6 +14,8 @@ export const LOG_LEVELS: readonly LogLevel[] = ["error", "warn", "info", "debug"
 export interface FilaConfig {
   server: { listenAddr: string };
   scheduler: { commandChannelCapacity: number; idleTimeoutMs: number; quantum: number };
+  /** Payload bytes of stored messages held in memory; the rest are read back to deliver. */
+  storage: { payloadCacheBytes: number };
   lua: {
     defaultTimeoutMs: number;
     defaultMemoryLimitBytes: number;
@@ -40,6 +42,7 @@ export interface FilaConfig {
 export const DEFAULTS = {
   server: { listenAddr: "0.0.0.0:5555" },
   scheduler: { commandChannelCapacity: 10_000, idleTimeoutMs: 100, quantum: 1_000 },
+  storage: { payloadCacheMb: 128 },
   lua: {
     defaultTimeoutMs: 10,
     defaultMemoryLimitBytes: 1_048_576,
@@ -83,6 +86,7 @@ const INT_RULES = {
   "scheduler.command_channel_capacity": { min: 1, max: 10_000_000 },
   "scheduler.idle_timeout_ms": { min: 1, max: 60_000 },
   "scheduler.quantum": { min: 1, max: 4_294_967_295 },
+  "storage.payload_cache_mb": { min: 0, max: 1_048_576 },
   "lua.default_timeout_ms": { min: 1, max: 60_000 },
   "lua.default_memory_limit_bytes": { min: 65_536, max: 1_073_741_824 },
   "lua.circuit_breaker_threshold": { min: 0, max: 1_000_000 },
@@ -206,6 +210,7 @@ function build(
   const server = section(doc, "server");
   const scheduler = section(doc, "scheduler");
   const lua = section(doc, "lua");
+  const storage = section(doc, "storage");
   const telemetry = section(doc, "telemetry");
   const tlsTable = section(doc, "tls");
   const authTable = section(doc, "auth");
@@ -220,6 +225,10 @@ function build(
       idleTimeoutMs: int(scheduler, "scheduler.idle_timeout_ms") ??
         DEFAULTS.scheduler.idleTimeoutMs,
       quantum: int(scheduler, "scheduler.quantum") ?? DEFAULTS.scheduler.quantum,
+    },
+    storage: {
+      payloadCacheBytes: (int(storage, "storage.payload_cache_mb") ??
+        DEFAULTS.storage.payloadCacheMb) * 1_048_576,
     },
     lua: {
       defaultTimeoutMs: int(lua, "lua.default_timeout_ms") ?? DEFAULTS.lua.defaultTimeoutMs,

@@ -31,6 +31,7 @@ Deno.test("empty file and missing file give every default", () => {
   const expected: FilaConfig = {
     server: { listenAddr: "0.0.0.0:5555" },
     scheduler: { commandChannelCapacity: 10000, idleTimeoutMs: 100, quantum: 1000 },
+    storage: { payloadCacheBytes: 128 * 1_048_576 },
     lua: {
       defaultTimeoutMs: 10,
       defaultMemoryLimitBytes: 1048576,
@@ -101,6 +102,13 @@ const INT_KEYS: [
   ],
   ["scheduler", "idle_timeout_ms", 1, 60_000, (c) => c.scheduler.idleTimeoutMs],
   ["scheduler", "quantum", 1, 4_294_967_295, (c) => c.scheduler.quantum],
+  [
+    "storage",
+    "payload_cache_mb",
+    0,
+    1_048_576,
+    (c) => c.storage.payloadCacheBytes / 1_048_576,
+  ],
   ["lua", "default_timeout_ms", 1, 60_000, (c) => c.lua.defaultTimeoutMs],
   [
     "lua",

@@ -23,12 +23,29 @@ export interface QueueDef {
 export interface MessageBody {
   id: string;
   headers: Record<string, string>;
-  payload: Uint8Array;
+  /**
+   * The bytes, or their length when they are not held in memory: past the scheduler's payload
+   * budget a pending message keeps only its index in memory, and the store reads the bytes back
+   * before delivery (Store.readPayloads).
+   */
+  payload: Uint8Array | number;
   fairnessKey: string;
   /** As assigned (may be 0); scheduling uses max(1, weight). */
   weight: number;
   throttleKeys: string[];
   enqueuedAtMs: number;
+}
+
+export function payloadLength(body: MessageBody): number {
+  const p = body.payload;
+  return typeof p === "number" ? p : p.length;
+}
+
+/** The payload bytes of a body that must be in memory here (an encoder's input). */
+export function residentPayload(body: MessageBody): Uint8Array {
+  const p = body.payload;
+  if (typeof p === "number") throw new Error(`payload of message ${body.id} is not in memory`);
+  return p;
 }
 
 /** Mutable, persisted part of a message. A pending message with no failed attempt has none. */

@@ -83,6 +83,13 @@ export interface SchedulerOptions {
   log?: Logger;
   /** Called for each first delivery with the enqueue → delivery latency (ms); for metrics. */
   onFirstDelivery?: (queue: string, latencyMs: number) => void;
+  /**
+   * Payload bytes of the queues' messages to hold in memory. A message that would go past it
+   * keeps only its index in memory, and its payload is read back from the store just before
+   * delivery; this bounds memory with a deep backlog. Needs a store with readPayloads.
+   * @default Infinity
+   */
+  payloadBudgetBytes?: number;
 }
 
 /** What the metrics exporter reads at each collection (gauges and monotonic counters). */
@@ -102,6 +109,8 @@ export interface QueueMetrics {
 export interface MetricsSnapshot {
   queues: QueueMetrics[];
   throttles: Array<ThrottleStat & { pass: number; hit: number }>;
+  /** Payload bytes held in memory (the rest of the backlog's are in storage only). */
+  residentPayloadBytes: number;
 }
 
 export interface EnqueueItem {
@@ -179,6 +188,9 @@ export class Scheduler {
   readonly #log: Logger;
   readonly #onFirstDelivery: ((queue: string, latencyMs: number) => void) | undefined;
   readonly #capacity: number;
+  readonly #payloadBudget: number;
+  /** Payload bytes in memory, of messages the queues hold. */
+  #residentBytes = 0;
   readonly quantum: number;
   readonly #queues = new Map<string, QueueState>();
   readonly #config = new Map<string, string>();
@@ -209,6 +221,9 @@ export class Scheduler {
     this.#log = options.log ?? silentLogger;
     this.#onFirstDelivery = options.onFirstDelivery;
     this.#capacity = options.commandCapacity ?? 10_000;
+    this.#payloadBudget = options.store.readPayloads
+      ? options.payloadBudgetBytes ?? Infinity
+      : Infinity;
     if (!Number.isInteger(options.quantum) || options.quantum < 1) {
       throw new RangeError(`quantum must be a positive integer: got ${options.quantum}`);
     }
@@ -229,7 +244,7 @@ export class Scheduler {
 
   /** Startup recovery (semantics.md §6): rebuild every queue from storage, then serve. */
   async start(): Promise<void> {
-    const snapshot = await this.#store.load();
+    const snapshot = await this.#store.load({ payloadBudgetBytes: this.#payloadBudget });
     const now = this.#clock.now();
     for (const [key, value] of snapshot.config) {
       this.#config.set(key, value);
@@ -262,6 +277,7 @@ export class Scheduler {
         const e = new Entry(m.body, m.state?.attempts ?? 0, k);
         k.count++;
         q.messages.set(m.body.id, e);
+        this.#admitPayload(m.body);
         const s = m.state;
         if (s?.leaseDeadline !== undefined) {
           e.state = "inflight";
@@ -370,7 +386,7 @@ export class Scheduler {
           const q = this.#queues.get(item.queue);
           if (!q) throw new NotFoundError(Messages.queueNotFound(item.queue));
           const body = this.#newBody(q, item.headers, item.payload, now);
-          const bytes = body.payload.length + 256;
+          const bytes = item.payload.length + 256;
           if (group.bodies.length >= BODIES_PER_WRITE || groupBytes + bytes > BYTES_PER_WRITE) {
             groups.push(group);
             group = { queues: [], bodies: [], index: [] };
@@ -444,6 +460,7 @@ export class Scheduler {
 
   /** A committed message joins `q` as pending at the tail of its key. */
   #addMessage(q: QueueState, body: MessageBody, attempts: number): void {
+    this.#admitPayload(body);
     const k = q.keyFor(body.fairnessKey);
     const e = new Entry(body, attempts, k);
     k.count++;
@@ -660,6 +677,7 @@ export class Scheduler {
         throw e;
       }
       for (const t of targets) {
+        for (const e of t.messages.values()) this.#dropPayload(e.body);
         this.#hooks?.remove(t.name);
         const err = new NotFoundError(Messages.queueDeleted(t.name));
         for (const c of t.consumers) {
@@ -855,7 +873,7 @@ export class Scheduler {
       pass: decisions.get(t.key)?.pass ?? 0,
       hit: decisions.get(t.key)?.hit ?? 0,
     }));
-    return { queues, throttles };
+    return { queues, throttles, residentPayloadBytes: this.#residentBytes };
   }
 
   /** Acts on every timer due by the clock now; for tests driving a manual clock. */
@@ -876,9 +894,30 @@ export class Scheduler {
     this.#markDirty(q);
   }
 
+  /**
+   * Accounts a message's payload as held in memory, or leaves it to the store when that would
+   * go past the budget (the message is committed by then, so the store can give it back).
+   */
+  #admitPayload(body: MessageBody): void {
+    const p = body.payload;
+    if (typeof p === "number") return;
+    if (this.#residentBytes + p.length > this.#payloadBudget) body.payload = p.length;
+    else this.#residentBytes += p.length;
+  }
+
+  #dropPayload(body: MessageBody): void {
+    if (typeof body.payload !== "number") this.#residentBytes -= body.payload.length;
+  }
+
+  /** Payload bytes held in memory (metrics). */
+  get residentPayloadBytes(): number {
+    return this.#residentBytes;
+  }
+
   /** Drops a message that left the queue (acked, moved away). */
   #forget(q: QueueState, e: Entry): void {
     e.state = "gone";
+    this.#dropPayload(e.body);
     q.messages.delete(e.body.id);
     const k = e.key;
     if (--k.count === 0 && !k.inRing) q.keys.delete(k.name);
@@ -1091,6 +1130,7 @@ export class Scheduler {
       const c = q.consumers[ci];
       q.lastRecipient = ci;
       const batch: Delivery[] = [];
+      let cold = false;
       while (batch.length < c.maxBatch && c.leases.size < c.maxUnacked && q.pending > 0) {
         const k = q.ring.select(blocked);
         if (!k) {
@@ -1116,6 +1156,7 @@ export class Scheduler {
           state: { attempts: e.attempts, leaseDeadline: deadline },
         });
         batch.push({ body: e.body, attempts: e.attempts, queue: q.name });
+        if (typeof e.body.payload === "number") cold = true;
         if (e.attempts === 0 && this.#onFirstDelivery) {
           this.#onFirstDelivery(q.name, now - e.body.enqueuedAtMs);
         }
@@ -1123,10 +1164,8 @@ export class Scheduler {
       if (batch.length === 0) break;
       q.counters.leased += batch.length;
       q.recent.record(now, batch.length);
-      const more = c.maxBatch > 1 && c.sink.sendBatch
-        ? c.sink.sendBatch(batch)
-        : c.sink.send(batch[0]);
-      if (!more) c.blocked = true;
+      if (cold || c.sending) this.#sendAfterRead(q, c, batch);
+      else this.#send(c, batch);
     }
     if (throttled) this.#armThrottleWakeup(q, now);
     for (let i = 0; i < leases.length; i += LEASES_PER_WRITE) {
@@ -1136,6 +1175,52 @@ export class Scheduler {
       );
     }
     this.#armLeaseTimer(q);
+  }
+
+  #send(c: Consumer, batch: Delivery[]): void {
+    const more = c.maxBatch > 1 && c.sink.sendBatch
+      ? c.sink.sendBatch(batch)
+      : c.sink.send(batch[0]);
+    if (!more) c.blocked = true;
+  }
+
+  /**
+   * Sends a batch once the payloads it lacks are read back from the store, after any batch
+   * still waiting for this consumer, so that a stream keeps delivery order. A message whose
+   * lease ended meanwhile (its consumer went away) is not sent. A failed read ends the stream,
+   * which releases its leases.
+   */
+  #sendAfterRead(q: QueueState, c: Consumer, batch: Delivery[]): void {
+    const cold = batch.filter((d) => typeof d.body.payload === "number");
+    const read = cold.length === 0
+      ? undefined
+      : this.#store.readPayloads!(q.def.qid, cold.map((d) => d.body.id)).then((payloads) => {
+        cold.forEach((d, i) => {
+          const e = q.messages.get(d.body.id);
+          if (typeof d.body.payload !== "number" || e?.body !== d.body) return;
+          d.body.payload = payloads[i];
+          this.#residentBytes += payloads[i].length;
+        });
+      });
+    const sending: Promise<void> = Promise.all([c.sending, read]).then(() => {
+      if (c.closed || this.#stopping) return;
+      const live = batch.filter((d) => {
+        const e = q.messages.get(d.body.id);
+        return e?.consumer === c && e.state === "inflight" && typeof d.body.payload !== "number";
+      });
+      if (live.length > 0) this.#send(c, live);
+    }, (err) => {
+      if (c.closed) return;
+      this.#log.error("reading payloads for delivery failed", {
+        queue: q.name,
+        error: String(err),
+      });
+      c.sink.close(asFilaError(err));
+      this.#closeConsumer(c);
+    }).finally(() => {
+      if (c.sending === sending) c.sending = undefined;
+    });
+    c.sending = sending;
   }
 
   /** Round robin from the consumer after the last recipient; -1 when none can receive. */

@@ -45,7 +45,7 @@ export interface PolicyHooks {
   ): FailureDecision | undefined;
 }
 
-const NO_THROTTLE_KEYS: string[] = [];
+const NO_THROTTLE_KEYS: string[] = Object.freeze([]) as unknown as string[];
 const DEFAULT_DECISION: EnqueueDecision = {
   fairnessKey: DEFAULT_FAIRNESS_KEY,
   weight: 1,
@@ -82,6 +82,6 @@ export function declarativeDecision(
   return {
     fairnessKey: validKey(key) ? key : DEFAULT_FAIRNESS_KEY,
     weight,
-    throttleKeys,
+    throttleKeys: throttleKeys.length > 0 ? throttleKeys : NO_THROTTLE_KEYS,
   };
 }

@@ -27,6 +27,8 @@ export class Consumer {
   readonly leases = new Set<Entry>();
   blocked = false;
   closed = false;
+  /** Deliveries waiting for payloads read back from storage, which later ones queue behind. */
+  sending: Promise<void> | undefined = undefined;
   constructor(
     readonly id: number,
     readonly queue: QueueState,

@@ -7,9 +7,11 @@
  * varint n + n × str throttleKeys, varint n + n × (str key, str value) headers,
  * varint len + payload bytes. `str` = varint byte length + UTF-8 bytes.
  */
-import type { MessageBody } from "../core/types.ts";
+import { type MessageBody, payloadLength, residentPayload } from "../core/types.ts";
 
 const VERSION = 1;
+/** One shared (frozen) list for the many messages with no throttle key. */
+const NO_KEYS: string[] = Object.freeze([]) as unknown as string[];
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
@@ -18,16 +20,19 @@ export function maxEncodedBodySize(body: MessageBody): number {
   let n = 1 + 8 + 10 + 10 + 10 + 10 + body.fairnessKey.length * 3;
   for (const k of body.throttleKeys) n += 5 + k.length * 3;
   for (const k in body.headers) n += 10 + (k.length + body.headers[k].length) * 3;
-  return n + body.payload.length;
+  return n + payloadLength(body);
 }
 
+const f64 = new Float64Array(1);
+const f64Bytes = new Uint8Array(f64.buffer);
+const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
 class Writer {
-  buf: Uint8Array;
-  view: DataView;
-  pos = 0;
-  constructor(size: number) {
-    this.buf = new Uint8Array(size);
-    this.view = new DataView(this.buf.buffer);
+  constructor(readonly buf: Uint8Array, public pos: number) {}
+  /** Big-endian, as DataView writes it by default. */
+  f64(v: number): void {
+    f64[0] = v;
+    for (let i = 0; i < 8; i++) this.buf[this.pos++] = f64Bytes[LITTLE_ENDIAN ? 7 - i : i];
   }
   varint(n: number): void {
     while (n >= 0x80) {
@@ -53,10 +58,18 @@ class Writer {
 }
 
 export function encodeBody(body: MessageBody): Uint8Array {
-  const w = new Writer(maxEncodedBodySize(body));
+  const buf = new Uint8Array(maxEncodedBodySize(body));
+  return buf.subarray(0, encodeBodyInto(body, buf, 0));
+}
+
+/**
+ * Encodes `body` into `buf` at `pos`, which must leave room for maxEncodedBodySize(body) bytes;
+ * returns the end position. Lets a segment take a body without a copy of its own.
+ */
+export function encodeBodyInto(body: MessageBody, buf: Uint8Array, pos: number): number {
+  const w = new Writer(buf, pos);
   w.buf[w.pos++] = VERSION;
-  w.view.setFloat64(w.pos, body.enqueuedAtMs);
-  w.pos += 8;
+  w.f64(body.enqueuedAtMs);
   w.varint(body.weight);
   w.str(body.fairnessKey);
   w.varint(body.throttleKeys.length);
@@ -67,13 +80,18 @@ export function encodeBody(body: MessageBody): Uint8Array {
     w.str(k);
     w.str(body.headers[k]);
   }
-  w.varint(body.payload.length);
-  w.buf.set(body.payload, w.pos);
-  w.pos += body.payload.length;
-  return w.buf.subarray(0, w.pos);
+  const payload = residentPayload(body);
+  w.varint(payload.length);
+  w.buf.set(payload, w.pos);
+  w.pos += payload.length;
+  return w.pos;
 }
 
-export function decodeBody(id: string, bytes: Uint8Array): MessageBody {
+/**
+ * Decodes a stored body. With `withPayload` false the payload is not copied out: the body
+ * carries its length instead (a payload left in storage).
+ */
+export function decodeBody(id: string, bytes: Uint8Array, withPayload = true): MessageBody {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   let pos = 0;
   const varint = (): number => {
@@ -81,6 +99,7 @@ export function decodeBody(id: string, bytes: Uint8Array): MessageBody {
     let mul = 1;
     for (;;) {
       const b = bytes[pos++];
+      if (b === undefined) throw new Error("truncated message body");
       n += (b & 0x7f) * mul;
       if (b < 0x80) return n;
       mul *= 128;
@@ -98,7 +117,8 @@ export function decodeBody(id: string, bytes: Uint8Array): MessageBody {
   pos += 8;
   const weight = varint();
   const fairnessKey = str();
-  const throttleKeys: string[] = new Array(varint());
+  const throttleCount = varint();
+  const throttleKeys: string[] = throttleCount === 0 ? NO_KEYS : new Array(throttleCount);
   for (let i = 0; i < throttleKeys.length; i++) throttleKeys[i] = str();
   const headers: Record<string, string> = {};
   const headerCount = varint();
@@ -106,8 +126,38 @@ export function decodeBody(id: string, bytes: Uint8Array): MessageBody {
     const k = str();
     headers[k] = str();
   }
-  const payloadLength = varint();
+  const length = varint();
   // Copy so the payload does not pin a larger decoding buffer.
-  const payload = bytes.slice(pos, pos + payloadLength);
+  const payload = withPayload ? bytes.slice(pos, pos + length) : length;
   return { id, headers, payload, fairnessKey, weight, throttleKeys, enqueuedAtMs };
+}
+
+/** The payload of an encoded body, copied out, without decoding the rest. */
+export function decodePayload(bytes: Uint8Array): Uint8Array {
+  let pos = 9; // version, enqueuedAtMs
+  const varint = (): number => {
+    let n = 0;
+    let mul = 1;
+    for (;;) {
+      const b = bytes[pos++];
+      if (b === undefined) throw new Error("truncated message body");
+      n += (b & 0x7f) * mul;
+      if (b < 0x80) return n;
+      mul *= 128;
+    }
+  };
+  const skipStr = () => {
+    const length = varint(); // before `pos +=` reads pos
+    pos += length;
+  };
+  if (bytes[0] !== VERSION) throw new Error(`unknown message body version ${bytes[0]}`);
+  varint(); // weight
+  skipStr(); // fairness key
+  for (let n = varint(); n > 0; n--) skipStr();
+  for (let n = varint(); n > 0; n--) {
+    skipStr();
+    skipStr();
+  }
+  const length = varint();
+  return bytes.slice(pos, pos + length);
 }

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { decodeBody, encodeBody, maxEncodedBodySize } from "./codec.ts";
+import { decodeBody, decodePayload, encodeBody, maxEncodedBodySize } from "./codec.ts";
 import type { MessageBody } from "../core/types.ts";
 
 function body(overrides: Partial<MessageBody> = {}): MessageBody {
@@ -37,5 +37,12 @@ Deno.test("encodeBody() round-trips every field", () => {
     const bytes = encodeBody(b);
     assert.ok(bytes.length <= maxEncodedBodySize(b));
     assert.deepEqual(decodeBody(b.id, bytes), b);
+    assert.deepEqual(decodePayload(bytes), b.payload);
+    const payload = b.payload as Uint8Array;
+    assert.deepEqual(decodeBody(b.id, bytes, false), { ...b, payload: payload.length });
   }
+});
+
+Deno.test("encodeBody() refuses a body whose payload is not in memory", () => {
+  assert.throws(() => encodeBody(body({ payload: 3 })), /not in memory/);
 });

@@ -31,7 +31,13 @@
  */
 import { StorageError } from "../core/errors.ts";
 import type { MessageBody, MessageState, QueueDef } from "../core/types.ts";
-import { decodeBody, encodeBody, maxEncodedBodySize } from "./codec.ts";
+import {
+  decodeBody,
+  decodePayload,
+  encodeBody,
+  encodeBodyInto,
+  maxEncodedBodySize,
+} from "./codec.ts";
 import { Keys } from "./keys.ts";
 import {
   chunkCountOf,
@@ -47,7 +53,7 @@ import {
   toQueueRecord,
   writeChunks,
 } from "./kv_records.ts";
-import type { Mutation, Snapshot, Store, StoredMessage } from "./store.ts";
+import type { LoadOptions, Mutation, Snapshot, Store, StoredMessage } from "./store.ts";
 
 export const SEGMENT_LIMITS = {
   /** Bytes of one segment value (KV's limit is 64 KiB). */
@@ -77,6 +83,8 @@ const CLEAR = 4;
 const STATE_ENTRY_MAX = 8 + 2 + 8 + 1 + 16;
 /** KV's limit for one value. */
 const MAX_VALUE_BYTES = 65536;
+/** Segments kept by the payload read-back cache (~63 KiB each). */
+const READ_CACHE_SEGMENTS = 32;
 /** Per-mutation allowance on top of key and value bytes. */
 const OVERHEAD = 32;
 
@@ -305,6 +313,12 @@ class SegB {
 
 type Target = Seg | SegB;
 
+/**
+ * A body as a write carries it into a commit: to encode into its segment, already encoded
+ * (a large body, or a stored encoding being moved), or the chunk count of a chunked one.
+ */
+type Encoded = MessageBody | Uint8Array | number;
+
 /** Store-internal mutations: purge drops a deleted queue's segment; migration deletes rows. */
 type Internal = { op: "drop"; seg: Seg } | { op: "rawDelete"; key: Deno.KvKey };
 
@@ -313,7 +327,7 @@ interface PendingWrite {
   resolve: () => void;
   reject: (e: Error) => void;
   /** Per mutation: the encoded body, or its chunk count when chunked (computed once). */
-  enc?: Array<Uint8Array | number | undefined>;
+  enc?: Array<Encoded | undefined>;
 }
 
 /** One KV commit under construction. Nothing here touches the index until the commit is done. */
@@ -367,6 +381,8 @@ export class SegmentStore implements Store {
   /** Fully gone segments and batches whose deletion did not fit in their commit. */
   #reapSegs: Seg[] = [];
   #reapBatches: StateBatch[] = [];
+  /** Segments read back for payloads, most recently used last (an LRU of READ_CACHE_SEGMENTS). */
+  #readCache = new Map<Seg, Array<Uint8Array | undefined>>();
   /** Sparse batches found by load(), to rewrite when a commit has room. */
   #compactQueue: StateBatch[] = [];
   #nextN = 1;
@@ -409,7 +425,7 @@ export class SegmentStore implements Store {
     await Promise.resolve();
     try {
       while (this.#loading) await this.#loading;
-      if (!this.#indexed) await this.#load();
+      if (!this.#indexed) await this.#load(0); // for the index alone: no payload is kept
     } catch (e) {
       const err = storageError(e);
       for (const w of this.#pending.splice(0)) w.reject(err);
@@ -500,11 +516,21 @@ export class SegmentStore implements Store {
    * it. Returns a promise only when there are chunks to write.
    */
   #prepare(w: PendingWrite): Promise<void> | undefined {
-    const enc: Array<Uint8Array | number | undefined> = new Array(w.mutations.length);
+    const enc: Array<Encoded | undefined> = new Array(w.mutations.length);
     let chunkWrites: Promise<void>[] | undefined;
+    const cold: number[] = [];
     w.mutations.forEach((m, i) => {
       if (m.op !== "putMessage" && m.op !== "moveMessage") return;
       const body = m.body;
+      if (m.op === "moveMessage" && typeof body.payload === "number") {
+        // Its payload is only in storage: copy the stored encoding as it is.
+        cold.push(i);
+        return;
+      }
+      if (maxEncodedBodySize(body) <= KV_LIMITS.chunkBytes) {
+        enc[i] = body; // encoded straight into its segment
+        return;
+      }
       const encoded = encodeBody(body);
       const chunks = chunkCountOf(encoded.length);
       if (chunks === 0) {
@@ -518,6 +544,14 @@ export class SegmentStore implements Store {
       }
     });
     w.enc = enc;
+    if (cold.length > 0) {
+      const ids = cold.map((i) => (w.mutations[i] as { body: MessageBody }).body.id);
+      (chunkWrites ??= []).push(
+        this.#readEncoded(ids).then((stored) => {
+          cold.forEach((i, j) => enc[i] = stored[j]);
+        }),
+      );
+    }
     return chunkWrites ? Promise.all(chunkWrites).then(() => {}) : undefined;
   }
 
@@ -621,12 +655,18 @@ export class SegmentStore implements Store {
     return false;
   }
 
-  #append(b: Build, qid: string, id: string, enc: Uint8Array | number): SegB {
+  #append(b: Build, qid: string, id: string, enc: Encoded): SegB {
     const canonical = isCanonicalId(id);
     const idBytes = canonical ? undefined : encoder.encode(id);
     const idSize = idBytes ? varintSize(idBytes.length) + idBytes.length : 16;
     const chunked = typeof enc === "number";
-    const bodySize = chunked ? varintSize(enc) : varintSize(enc.length) + enc.length;
+    const encLength = chunked
+      ? 0
+      : enc instanceof Uint8Array
+      ? enc.length
+      : maxEncodedBodySize(enc);
+    // At most: the actual size is known once a body is encoded into the segment.
+    const bodySize = chunked ? varintSize(enc) : varintSize(encLength) + encLength;
     const size = 1 + idSize + bodySize;
     const L = SEGMENT_LIMITS;
     if (size > L.segmentBytes - 1) throw new StorageError(`message ${id} does not fit a segment`);
@@ -654,13 +694,21 @@ export class SegmentStore implements Store {
     }
     if (chunked) {
       p = putVarint(buf, p, enc);
-    } else {
+    } else if (enc instanceof Uint8Array) {
       p = putVarint(buf, p, enc.length);
       buf.set(enc, p);
       p += enc.length;
+    } else {
+      // Room for the largest length prefix; closed up if the actual length needs fewer bytes.
+      const reserved = varintSize(encLength);
+      const end = encodeBodyInto(enc, buf, p + reserved);
+      const length = end - p - reserved;
+      const used = varintSize(length);
+      if (used < reserved) buf.copyWithin(p + used, p + reserved, end);
+      p = putVarint(buf, p, length) + length;
     }
+    b.bytes += p - sb.pos;
     sb.pos = p;
-    b.bytes += size;
     const slot = sb.ids.length;
     if (slot > 0 && !(sb.ids[slot - 1] < id)) sb.sorted = false;
     sb.ids.push(id);
@@ -1009,12 +1057,93 @@ export class SegmentStore implements Store {
   }
 
   // -------------------------------------------------------------------------------------------
+  // Reading payloads back
+
+  async readPayloads(_qid: string, ids: readonly string[]): Promise<Uint8Array[]> {
+    const encoded = await this.#readEncoded(ids);
+    return Promise.all(
+      encoded.map(async (e, i) =>
+        decodePayload(typeof e === "number" ? await readChunks(this.#kv, ids[i], e) : e)
+      ),
+    );
+  }
+
+  /**
+   * The stored encoding of each live message (ids are unique across queues), or its chunk count
+   * when it is chunked. A segment is read once for all the ids it holds and kept in a small
+   * cache, since deliveries walk through a segment in order.
+   */
+  async #readEncoded(ids: readonly string[]): Promise<Array<Uint8Array | number>> {
+    for (let attempt = 0;; attempt++) {
+      const out: Array<Uint8Array | number> = new Array(ids.length);
+      const missing = new Map<Seg, number[]>();
+      for (let i = 0; i < ids.length; i++) {
+        const seg = this.#loc.get(ids[i]);
+        const slot = seg ? seg.slotOf(ids[i]) : -1;
+        if (seg === undefined || slot < 0) {
+          throw new StorageError(`message ${ids[i]} is no longer stored`);
+        }
+        const chunks = seg.chunked?.get(slot);
+        if (chunks !== undefined) {
+          out[i] = chunks;
+          continue;
+        }
+        const cached = this.#readCache.get(seg);
+        if (cached !== undefined) {
+          this.#readCache.delete(seg);
+          this.#readCache.set(seg, cached);
+          out[i] = cached[slot]!;
+          continue;
+        }
+        const waiting = missing.get(seg);
+        if (waiting) waiting.push(i);
+        else missing.set(seg, [i]);
+      }
+      if (missing.size === 0) return out;
+      const segs = [...missing.keys()];
+      const read = new Map<Seg, Array<Uint8Array | undefined>>();
+      let vanished = false;
+      for (let from = 0; from < segs.length; from += 10) {
+        const part = segs.slice(from, from + 10);
+        const values = await this.#kv.getMany<Uint8Array[]>(
+          part.map((seg) => Keys.segment(seg.qid, seg.n)),
+        );
+        part.forEach((seg, j) => {
+          const value = values[j].value;
+          if (value === null) {
+            vanished = true;
+            return;
+          }
+          const entries: Array<Uint8Array | undefined> = [];
+          for (const entry of parseSegment(value)) entries.push(entry.body);
+          read.set(seg, entries);
+          this.#readCache.set(seg, entries);
+          if (this.#readCache.size > READ_CACHE_SEGMENTS) {
+            this.#readCache.delete(this.#readCache.keys().next().value!);
+          }
+        });
+      }
+      // A move that committed during the read can have reaped the segment: look again once.
+      if (vanished && attempt > 0) {
+        throw new StorageError("a segment disappeared while its payloads were read");
+      }
+      if (!vanished) {
+        for (const [seg, indexes] of missing) {
+          const entries = read.get(seg)!;
+          for (const i of indexes) out[i] = entries[seg.slotOf(ids[i])]!;
+        }
+        return out;
+      }
+    }
+  }
+
+  // -------------------------------------------------------------------------------------------
   // Recovery
 
-  async load(): Promise<Snapshot> {
+  async load(options: LoadOptions = {}): Promise<Snapshot> {
     while (this.#flushing) await this.#flushing;
     while (this.#loading) await this.#loading;
-    const p = this.#load();
+    const p = this.#load(options.payloadBudgetBytes ?? Infinity);
     this.#loading = p.then(() => {}, () => {});
     try {
       return await p;
@@ -1023,8 +1152,9 @@ export class SegmentStore implements Store {
     }
   }
 
-  async #load(): Promise<Snapshot> {
+  async #load(payloadBudget: number): Promise<Snapshot> {
     const kv = this.#kv;
+    this.#readCache.clear();
     this.#indexed = false;
     this.#loc = new Map();
     this.#segs = new Map();
@@ -1073,12 +1203,18 @@ export class SegmentStore implements Store {
         if (entry.chunks > 0) (chunked ??= new Map()).set(slot, entry.chunks);
         if (isSet(gone, slot)) continue;
         live++;
-        if (entry.body) {
-          bodies[slot] = decodeBody(entry.id, entry.body);
-        } else {
+        let encoded = entry.body;
+        if (encoded === undefined) {
           liveChunked.add(entry.id);
-          bodies[slot] = decodeBody(entry.id, await readChunks(kv, entry.id, entry.chunks));
+          encoded = await readChunks(kv, entry.id, entry.chunks);
         }
+        const body = decodeBody(entry.id, encoded, false);
+        const length = body.payload as number;
+        if (length <= payloadBudget) {
+          payloadBudget -= length;
+          body.payload = decodePayload(encoded);
+        }
+        bodies[slot] = body;
       }
       if (live === 0) {
         emptySegs.push([qid, n]);

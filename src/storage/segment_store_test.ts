@@ -711,3 +711,66 @@ Deno.test("SegmentStore never resurrects an acked message nor loses a committed 
     assert.ok(acked.size > 100);
   });
 });
+
+Deno.test("SegmentStore keeps payloads past the load budget in storage and reads them back", async () => {
+  await withDir(async (path) => {
+    const s = await SegmentStore.open(path);
+    await s.load();
+    await s.write([{ op: "putQueue", def }, { op: "putQueue", def: dlq }]);
+    // 300 small ones (several segments), and one chunked over 60 KiB.
+    const bodies = Array.from({ length: 300 }, () => body(1000));
+    const big = body(150_000);
+    await s.write(bodies.map((b) => ({ op: "putMessage", qid: def.qid, body: b })));
+    await s.write([{ op: "putMessage", qid: def.qid, body: big }]);
+    bodies.push(big);
+    const ids = bodies.map((b) => b.id);
+    assert.deepEqual(await s.readPayloads(def.qid, ids), bodies.map((b) => b.payload));
+    await s.close();
+
+    const r = await SegmentStore.open(path);
+    const snap = await r.load({ payloadBudgetBytes: 50_500 });
+    const loaded = snap.messages.get("q")!.map((m) => m.body);
+    assert.equal(loaded.length, 301);
+    // Oldest first within the budget; the rest carry their length.
+    assert.deepEqual(
+      loaded.slice(0, 50).map((b) => b.payload),
+      bodies.slice(0, 50).map((b) => b.payload),
+    );
+    assert.deepEqual(
+      loaded.slice(50).map((b) => b.payload),
+      bodies.slice(50).map((b) => (b.payload as Uint8Array).length),
+    );
+    for (const [i, b] of loaded.entries()) {
+      assert.deepEqual({ ...b, payload: 0 }, { ...bodies[i], payload: 0 });
+    }
+    // Reverse order, twice: the cache and the reads agree.
+    const rev = ids.slice().reverse();
+    const want = bodies.map((b) => b.payload).reverse();
+    assert.deepEqual(await r.readPayloads(def.qid, rev), want);
+    assert.deepEqual(await r.readPayloads(def.qid, rev), want);
+
+    // A move of a body whose payload is not in memory copies the stored encoding (a small one
+    // and the chunked one); an acked message can no longer be read.
+    const [cold, coldBig] = [loaded[120], loaded[300]];
+    assert.equal(typeof cold.payload, "number");
+    await r.write([
+      { op: "moveMessage", fromQid: def.qid, toQid: dlq.qid, body: cold, state: { attempts: 2 } },
+      { op: "moveMessage", fromQid: def.qid, toQid: dlq.qid, body: coldBig, state: null },
+      { op: "deleteMessage", qid: def.qid, body: loaded[0] },
+    ]);
+    assert.deepEqual(await r.readPayloads(dlq.qid, [cold.id, coldBig.id]), [
+      bodies[120].payload,
+      big.payload,
+    ]);
+    await assert.rejects(r.readPayloads(def.qid, [loaded[0].id]), StorageError);
+    await r.close();
+
+    const again = await SegmentStore.open(path);
+    const snap2 = await again.load();
+    const moved = snap2.messages.get("q.dlq")!;
+    assert.deepEqual(moved.map((m) => m.body), [bodies[120], big]);
+    assert.deepEqual(moved[0].state, { attempts: 2 });
+    assert.equal(snap2.messages.get("q")!.length, 298);
+    await again.close();
+  });
+});

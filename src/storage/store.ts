@@ -33,8 +33,23 @@ export interface Snapshot {
   config: Array<[string, string]>;
 }
 
+export interface LoadOptions {
+  /**
+   * Payload bytes to hold in memory, oldest messages first; the rest come back with their
+   * length in place of their bytes (MessageBody.payload). Only a store with readPayloads
+   * honours it. Default: all.
+   */
+  payloadBudgetBytes?: number;
+}
+
 export interface Store {
-  load(): Promise<Snapshot>;
+  load(options?: LoadOptions): Promise<Snapshot>;
+  /**
+   * The payloads of committed, live messages of queue `qid`, in the order of `ids`. Optional:
+   * a store without it keeps every payload in memory, and the scheduler never drops one.
+   * Rejects with StorageError if a message is no longer stored.
+   */
+  readPayloads?(qid: string, ids: readonly string[]): Promise<Uint8Array[]>;
   /**
    * Commits the mutations atomically. Writes issued while another commit is in flight are
    * grouped into the next commit (group commit). Resolves once durable; rejects with

@@ -184,6 +184,10 @@ export class FilaMetrics {
       "Tokens in each throttle bucket",
       ValueType.DOUBLE,
     );
+    const payloadBytes = gauge(
+      "fila.storage.payload_cache_bytes",
+      "Payload bytes held in memory; past storage.payload_cache_mb they are read back to deliver",
+    );
     const rounds = counter("fila.scheduler.drr.rounds", "DRR rounds started");
     const keysProcessed = counter(
       "fila.scheduler.drr.keys_processed",
@@ -207,10 +211,12 @@ export class FilaMetrics {
       keysProcessed,
       throughput,
       decisions,
+      payloadBytes,
     ];
     meter.addBatchObservableCallback((r: BatchObservableResult) => {
       const snap = this.#source();
       this.#fairness.observe(snap.queues, this.#now());
+      r.observe(payloadBytes, snap.residentPayloadBytes);
       for (const q of snap.queues) {
         const a = { queue_id: q.queue };
         for (const [c, field] of messageCounters) r.observe(c, q.counters[field], a);

@@ -103,6 +103,7 @@ Deno.test("scheduler counters and gauges are observed with queue_id", async () =
       ],
     })],
     throttles: [{ key: "api", tokens: 2.5, ratePerSecond: 10, burst: 5, pass: 4, hit: 6 }],
+    residentPayloadBytes: 4096,
   });
   const all = await t.collect();
   const q = { queue_id: "orders" };
@@ -132,6 +133,7 @@ Deno.test("scheduler counters and gauges are observed with queue_id", async () =
   assert.equal(valueOf(all, "fila.throttle.decisions", { throttle_key: "api", result: "pass" }), 4);
   assert.equal(valueOf(all, "fila.throttle.decisions", { throttle_key: "api", result: "hit" }), 6);
   assert.equal(valueOf(all, "fila.throttle.tokens_remaining", { throttle_key: "api" }), 2.5);
+  assert.equal(valueOf(all, "fila.storage.payload_cache_bytes", {}), 4096);
   await t.shutdown();
 });
 
@@ -140,11 +142,19 @@ Deno.test("fair_share_ratio is reported after a window with deliveries", async (
     { key: "a", pending: 5, deficit: 0, weight: 1, delivered: a, recentShare: 0, fairShare: 0 },
     { key: "b", pending: 5, deficit: 0, weight: 1, delivered: b, recentShare: 0, fairShare: 0 },
   ];
-  const t = setup({ queues: [queue("q", { keys: keys(0, 0) })], throttles: [] });
+  const t = setup({
+    queues: [queue("q", { keys: keys(0, 0) })],
+    throttles: [],
+    residentPayloadBytes: 0,
+  });
   let all = await t.collect();
   assert.equal(all.get("fila.fairness.fair_share_ratio")?.points.length ?? 0, 0);
   const q = queue("q", { keys: keys(3, 1) });
-  t.set({ queues: [{ ...q, counters: { ...q.counters, leased: 4 } }], throttles: [] });
+  t.set({
+    queues: [{ ...q, counters: { ...q.counters, leased: 4 } }],
+    throttles: [],
+    residentPayloadBytes: 0,
+  });
   t.metrics.closeWindow();
   all = await t.collect();
   assert.equal(
@@ -159,7 +169,7 @@ Deno.test("fair_share_ratio is reported after a window with deliveries", async (
 });
 
 Deno.test("latency, Lua and storage events are recorded", async () => {
-  const t = setup({ queues: [], throttles: [] });
+  const t = setup({ queues: [], throttles: [], residentPayloadBytes: 0 });
   t.metrics.onFirstDelivery("q", 12);
   t.metrics.onFirstDelivery("q", 40);
   t.metrics.onLuaEvent({

@@ -80,7 +80,7 @@ export interface Telemetry {
   shutdown(): Promise<void>;
 }
 
-const EMPTY_SNAPSHOT: MetricsSnapshot = { queues: [], throttles: [] };
+const EMPTY_SNAPSHOT: MetricsSnapshot = { queues: [], throttles: [], residentPayloadBytes: 0 };
 
 function startTracing(endpoint: string, config: TelemetryOptions["config"], log: Logger) {
   const exporter = warnOnFailure(

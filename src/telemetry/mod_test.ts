@@ -46,7 +46,7 @@ Deno.test("without [telemetry] settings nothing is installed", async () => {
   assert.equal(t.instrumentService("fila.v1.FilaService", impl), impl, "no span wrappers");
   assert.equal(t.prometheusPort, undefined);
   t.recordCommit(1, 1);
-  t.observe({ metricsSnapshot: () => ({ queues: [], throttles: [] }) });
+  t.observe({ metricsSnapshot: () => ({ queues: [], throttles: [], residentPayloadBytes: 0 }) });
   await t.shutdown();
   assert.deepEqual(log.lines, []);
 });
@@ -88,7 +88,7 @@ Deno.test({
       },
       log,
     });
-    t.observe({ metricsSnapshot: () => ({ queues: [], throttles: [] }) });
+    t.observe({ metricsSnapshot: () => ({ queues: [], throttles: [], residentPayloadBytes: 0 }) });
     assert.ok(t.onFirstDelivery);
     t.onFirstDelivery!("q", 3);
     const impl = t.instrumentService("fila.v1.FilaService", { Ack: answer });

@@ -4,7 +4,7 @@
  * it). Field layout as proto/fila/v1/messages.proto; map entries carry both key and value, as
  * protobufjs writes them.
  */
-import type { Delivery, MessageBody } from "../core/types.ts";
+import { type Delivery, type MessageBody, payloadLength, residentPayload } from "../core/types.ts";
 import { utf8Length } from "../core/validate.ts";
 
 const encoder = new TextEncoder();
@@ -42,7 +42,8 @@ function headersSize(headers: Record<string, string>): number {
 
 function messageSize(d: Delivery, headers: number, metadata: number): number {
   let n = strField(d.body.id.length) + headers;
-  if (d.body.payload.length > 0) n += strField(d.body.payload.length);
+  const payload = payloadLength(d.body);
+  if (payload > 0) n += strField(payload);
   return n + 1 + varintSize(metadata) + metadata;
 }
 
@@ -90,11 +91,12 @@ function writeDelivery(w: Writer, d: Delivery, tag: number): void {
     w.str(1, k, kl);
     w.str(2, v, vl);
   }
-  if (b.payload.length > 0) {
+  const payload = residentPayload(b);
+  if (payload.length > 0) {
     w.tag(3, 2);
-    w.varint(b.payload.length);
-    w.buf.set(b.payload, w.pos);
-    w.pos += b.payload.length;
+    w.varint(payload.length);
+    w.buf.set(payload, w.pos);
+    w.pos += payload.length;
   }
   w.tag(4, 2);
   w.varint(metadata);

@@ -51,7 +51,7 @@ Deno.test("encodeConsumeResponse() decodes with protobufjs to the same message",
     const m = decoded.message;
     assert.equal(m.id, d.body.id);
     assert.deepEqual(m.headers, d.body.headers);
-    assert.deepEqual(m.payload, Array.from(d.body.payload));
+    assert.deepEqual(m.payload, Array.from(d.body.payload as Uint8Array));
     assert.deepEqual(m.metadata, {
       fairnessKey: d.body.fairnessKey,
       weight: d.body.weight,

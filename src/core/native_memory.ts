@@ -1,0 +1,42 @@
+/**
+ * glibc malloc tuning for the broker process.
+ *
+ * Transport and storage buffers of a few hundred KiB to a few MiB (a BatchEnqueue request, a
+ * read of KV segments) come from malloc. glibc raises its mmap threshold to the size of the
+ * largest such buffer freed, after which they come from the heap, where freed memory between
+ * long-lived allocations is never given back: with a deep backlog the process kept ~40 % more
+ * RSS than it used (1.35 GiB vs 0.97 GiB at 1M pending 1 KiB messages, bench/ memory). A fixed
+ * threshold keeps large buffers in their own mappings, returned to the system when freed.
+ */
+
+/** M_MMAP_THRESHOLD in glibc's malloc.h. */
+const M_MMAP_THRESHOLD = -3;
+/** Buffers from 64 KiB up get their own mapping. */
+const MMAP_THRESHOLD_BYTES = 64 * 1024;
+
+/**
+ * Sets a fixed mmap threshold through glibc's mallopt, unless the environment already tunes
+ * it. Returns why it did nothing, or undefined when applied. Never throws: without glibc
+ * (musl, macOS) or without the FFI permission the process runs with the allocator's defaults.
+ */
+export function tuneNativeMemory(): string | undefined {
+  if (Deno.build.os !== "linux") return "not Linux";
+  try {
+    if (Deno.env.get("MALLOC_MMAP_THRESHOLD_") !== undefined) return "set by the environment";
+  } catch { /* no env permission: nothing set there that we know of */ }
+  let lib: Deno.DynamicLibrary<{ mallopt: { parameters: ["i32", "i32"]; result: "i32" } }>;
+  try {
+    lib = Deno.dlopen("libc.so.6", {
+      mallopt: { parameters: ["i32", "i32"], result: "i32" },
+    });
+  } catch (e) {
+    return `glibc not available: ${(e as Error).message}`;
+  }
+  try {
+    return lib.symbols.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES) === 1
+      ? undefined
+      : "mallopt refused the setting";
+  } finally {
+    lib.close();
+  }
+}
