@@ -231,3 +231,50 @@ scenario(
   },
   { ...P, timeoutMs: 120_000 },
 );
+
+scenario(
+  "with storage.payload_cache_mb = 0 every payload is read back from storage, before and after kill -9",
+  async () => {
+    const b = await fileBroker("payload-cache-0", { toml: "[storage]\npayload_cache_mb = 0\n" });
+    const client = b.client();
+    const q = uniq("pc0");
+    // Leases held at the crash expire a second after the restart and are delivered again.
+    await client.createQueue(q, { visibility_timeout_ms: 1000 });
+    // Distinct bytes per message, sizes from empty to chunked (over 60 KiB).
+    const sizes = [
+      0,
+      1,
+      1000,
+      70_000,
+      5000,
+      200_000,
+      ...Array.from({ length: 40 }, (_, i) => i * 97),
+    ];
+    const want = new Map<string, Uint8Array>();
+    for (const [i, size] of sizes.entries()) {
+      const payload = new Uint8Array(size).map((_, j) => (i * 31 + j * 7) & 0xff);
+      want.set(await client.enqueue(q, { payload }), payload);
+    }
+    const check = (got: { id: string; payload: Uint8Array }[]) => {
+      for (const m of got) {
+        assert.deepEqual(new Uint8Array(m.payload), want.get(m.id), `payload of ${m.id}`);
+      }
+    };
+    // 20 consumed and acked before the crash; the rest (all leased by then) after it.
+    const c = client.consume(q);
+    const first = await c.take(23, PROMPT_MS);
+    check(first);
+    for (const m of first.slice(0, 20)) await client.ack(q, m.id);
+    await b.restart();
+    const client2 = b.client();
+    const c2 = client2.consume(q);
+    const rest = await c2.take(sizes.length - 20, PROMPT_MS * 4);
+    check(rest);
+    assert.deepEqual(
+      [...first.slice(0, 20), ...rest].map((m) => m.id).sort(),
+      [...want.keys()].sort(),
+    );
+    c2.cancel();
+  },
+  P,
+);

@@ -42,7 +42,7 @@ export interface FilaConfig {
 export const DEFAULTS = {
   server: { listenAddr: "0.0.0.0:5555" },
   scheduler: { commandChannelCapacity: 10_000, idleTimeoutMs: 100, quantum: 1_000 },
-  storage: { payloadCacheMb: 128 },
+  storage: { payloadCacheMb: 64 },
   lua: {
     defaultTimeoutMs: 10,
     defaultMemoryLimitBytes: 1_048_576,

@@ -31,7 +31,7 @@ Deno.test("empty file and missing file give every default", () => {
   const expected: FilaConfig = {
     server: { listenAddr: "0.0.0.0:5555" },
     scheduler: { commandChannelCapacity: 10000, idleTimeoutMs: 100, quantum: 1000 },
-    storage: { payloadCacheBytes: 128 * 1_048_576 },
+    storage: { payloadCacheBytes: 64 * 1_048_576 },
     lua: {
       defaultTimeoutMs: 10,
       defaultMemoryLimitBytes: 1048576,
