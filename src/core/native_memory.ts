@@ -11,8 +11,8 @@
 
 /** M_MMAP_THRESHOLD in glibc's malloc.h. */
 const M_MMAP_THRESHOLD = -3;
-/** Buffers from 64 KiB up get their own mapping. */
-const MMAP_THRESHOLD_BYTES = 64 * 1024;
+/** Buffers from 32 KiB up get their own mapping, KV segment values (~63 KiB) included. */
+const MMAP_THRESHOLD_BYTES = 32 * 1024;
 
 /**
  * Sets a fixed mmap threshold through glibc's mallopt, unless the environment already tunes
