@@ -30,7 +30,12 @@
  * one, split only where KV's limits require; each write's mutations stay in one commit.
  */
 import { StorageError } from "../core/errors.ts";
-import type { MessageBody, MessageState, QueueDef } from "../core/types.ts";
+import {
+  type MessageBody,
+  type MessageState,
+  payloadLength,
+  type QueueDef,
+} from "../core/types.ts";
 import {
   decodeBody,
   decodePayload,
@@ -60,6 +65,11 @@ export const SEGMENT_LIMITS = {
   segmentBytes: 63 * 1024,
   /** Entries of one segment, which bounds its gone bitmap to 512 bytes. */
   segmentEntries: 4096,
+  /**
+   * Payload bytes of new messages waiting that make a commit worth building while another is
+   * in flight (smaller amounts join the next commit, as in plain group commit).
+   */
+  overlapBytes: 256 * 1024,
   /** Bytes of one state batch value. */
   stateBatchBytes: 60 * 1024,
   /** KV allows 1000 mutations, 800 KiB and 80 KiB of keys per commit; keep a margin. */
@@ -313,6 +323,12 @@ class SegB {
 
 type Target = Seg | SegB;
 
+/** A write of new messages only, which reads and changes nothing a concurrent commit does. */
+function isPurePut(w: PendingWrite): boolean {
+  for (const m of w.mutations) if (m.op !== "putMessage" || m.state !== undefined) return false;
+  return w.mutations.length > 0;
+}
+
 /**
  * A body as a write carries it into a commit: to encode into its segment, already encoded
  * (a large body, or a stored encoding being moved), or the chunk count of a chunked one.
@@ -432,14 +448,33 @@ export class SegmentStore implements Store {
       this.#flushing = undefined;
       return;
     }
+    // The commit in flight, if any. While it runs, a commit of new messages only may be built
+    // and handed to KV behind it: it writes new segments alone and reads nothing the first one
+    // changes, so it is independent of it. Everything else waits until no commit is in flight,
+    // so that it builds on the index as KV has it.
+    let inFlight: Promise<void> | undefined;
     try {
       while (this.#pending.length > 0) {
-        await this.#commit(await this.#build(this.#pending));
-        if (this.#pending.length === 0 && this.#hasReapWork()) {
-          // Idle: spend a commit on deferred deletions, once.
-          await this.#commit(new Build());
+        if (inFlight !== undefined && !this.#worthOverlapping(this.#pending)) {
+          await inFlight;
+          inFlight = undefined;
+          continue;
+        }
+        const overlap = inFlight !== undefined;
+        const b = await this.#build(this.#pending, overlap);
+        const commit = this.#commit(b, overlap);
+        if (inFlight !== undefined) await inFlight;
+        inFlight = commit;
+        if (this.#pending.length === 0) {
+          await inFlight;
+          inFlight = undefined;
+          if (this.#pending.length === 0 && this.#hasReapWork()) {
+            // Idle: spend a commit on deferred deletions, once.
+            await this.#commit(new Build(), false);
+          }
         }
       }
+      if (inFlight !== undefined) await inFlight;
     } catch (e) {
       // Not expected (each write's failure is handled where it occurs), but never leave a
       // caller waiting.
@@ -449,16 +484,34 @@ export class SegmentStore implements Store {
     this.#flushing = undefined;
   }
 
+  /**
+   * Whether the writes at the head of the queue are new messages only, and enough of them to
+   * be worth a commit of their own rather than joining the next one.
+   */
+  #worthOverlapping(queue: PendingWrite[]): boolean {
+    let bytes = 0;
+    for (const w of queue) {
+      if (!isPurePut(w)) break;
+      for (const m of w.mutations) bytes += payloadLength((m as { body: MessageBody }).body) + 64;
+      if (bytes >= SEGMENT_LIMITS.overlapBytes) return true;
+    }
+    return false;
+  }
+
   #hasReapWork(): boolean {
     return this.#reapSegs.length > 0 || this.#reapBatches.length > 0 ||
       this.#compactQueue.length > 0;
   }
 
-  /** Takes writes off `queue` into one commit, as many as KV's limits allow. */
-  async #build(queue: PendingWrite[]): Promise<Build> {
+  /**
+   * Takes writes off `queue` into one commit, as many as KV's limits allow; with `putsOnly`,
+   * up to the first that is not new messages only.
+   */
+  async #build(queue: PendingWrite[], putsOnly: boolean): Promise<Build> {
     let b = new Build();
     while (queue.length > 0) {
       const w = queue[0];
+      if (putsOnly && !isPurePut(w)) break;
       if (w.enc === undefined) {
         try {
           const p = this.#prepare(w);
@@ -791,7 +844,7 @@ export class SegmentStore implements Store {
   // Committing
 
   /** Turns a commit under construction into one KV atomic operation, adding optional work. */
-  #finalize(b: Build): Plan {
+  #finalize(b: Build, overlapped: boolean): Plan {
     const L = SEGMENT_LIMITS;
     const op = this.#kv.atomic();
     let mutations = 0;
@@ -844,7 +897,7 @@ export class SegmentStore implements Store {
     const deletedBatches: StateBatch[] = [];
     const batchKey = 12;
     const candidates = new Set<StateBatch>(b.dec.keys());
-    for (const sb of this.#compactQueue) candidates.add(sb);
+    if (!overlapped) { for (const sb of this.#compactQueue) candidates.add(sb); }
     for (const sb of candidates) {
       if (sb.dropped) continue;
       const left = sb.live - (b.dec.get(sb) ?? 0);
@@ -865,7 +918,7 @@ export class SegmentStore implements Store {
     }
 
     const reapedSegs: Seg[] = [];
-    for (const seg of this.#reapSegs) {
+    for (const seg of overlapped ? [] : this.#reapSegs) {
       const k = strKeyBytes(seg.qid) + 12;
       if (!fits(2, 2 * (k + OVERHEAD), 2 * k)) break;
       take(2, 2 * (k + OVERHEAD), 2 * k);
@@ -874,7 +927,7 @@ export class SegmentStore implements Store {
       mutations += 2;
       reapedSegs.push(seg);
     }
-    for (const sb of this.#reapBatches) {
+    for (const sb of overlapped ? [] : this.#reapBatches) {
       if (sb.dropped || deletedBatches.includes(sb)) continue;
       if (!fits(1, batchKey + OVERHEAD, batchKey)) break;
       take(1, batchKey + OVERHEAD, batchKey);
@@ -948,10 +1001,11 @@ export class SegmentStore implements Store {
     return true;
   }
 
-  async #commit(b: Build): Promise<void> {
+  /** `overlapped`: another commit is in flight, so no deferred work may join this one. */
+  async #commit(b: Build, overlapped: boolean): Promise<void> {
     let plan: Plan;
     try {
-      plan = this.#finalize(b);
+      plan = this.#finalize(b, overlapped);
     } catch (e) {
       this.#release(b);
       const err = storageError(e);
@@ -1332,7 +1386,7 @@ export class SegmentStore implements Store {
         queue.push({ mutations: batch, resolve, reject });
       });
       batch = [];
-      while (queue.length > 0) await this.#commit(await this.#build(queue));
+      while (queue.length > 0) await this.#commit(await this.#build(queue, false), false);
       await done;
     };
     for await (

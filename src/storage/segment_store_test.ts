@@ -774,3 +774,57 @@ Deno.test("SegmentStore keeps payloads past the load budget in storage and reads
     await again.close();
   });
 });
+
+Deno.test("SegmentStore commits large batches of new messages while another commit is in flight", async () => {
+  await withDir(async (path) => {
+    const s = await SegmentStore.open(path);
+    await s.load();
+    await s.write([{ op: "putQueue", def }]);
+    // Count KV commits in flight at once.
+    const kv = s.kv;
+    const atomic = kv.atomic.bind(kv);
+    let inFlight = 0;
+    let most = 0;
+    kv.atomic = () => {
+      const op = atomic();
+      const commit = op.commit.bind(op);
+      op.commit = async () => {
+        most = Math.max(most, ++inFlight);
+        try {
+          return await commit();
+        } finally {
+          inFlight--;
+        }
+      };
+      return op;
+    };
+    const early = Array.from({ length: 50 }, () => body(1000));
+    await s.write(early.map((b) => ({ op: "putMessage", qid: def.qid, body: b })));
+    // Big writes of new messages, interleaved with acks and leases of earlier ones.
+    const batches = Array.from({ length: 8 }, () => Array.from({ length: 300 }, () => body(1000)));
+    const writes: Promise<void>[] = [];
+    batches.forEach((batch, i) => {
+      writes.push(s.write(batch.map((b) => ({ op: "putMessage", qid: def.qid, body: b }))));
+      writes.push(s.write([
+        { op: "deleteMessage", qid: def.qid, body: early[i] },
+        { op: "setState", qid: def.qid, id: early[20 + i].id, state: { attempts: i + 1 } },
+      ]));
+    });
+    await Promise.all(writes);
+    assert.ok(most >= 2, `at most ${most} commit in flight`);
+    kv.atomic = atomic;
+    await s.close();
+
+    const r = await SegmentStore.open(path);
+    const snap = await r.load();
+    const got = snap.messages.get("q")!;
+    const want = [...early.slice(8), ...batches.flat()];
+    assert.deepEqual(got.map((m) => m.body.id), want.map((b) => b.id).sort());
+    for (let i = 0; i < 8; i++) {
+      const m = got.find((m) => m.body.id === early[20 + i].id)!;
+      assert.deepEqual(m.state, { attempts: i + 1 });
+    }
+    assert.deepEqual(got[got.length - 1].body, want[want.length - 1]);
+    await r.close();
+  });
+});
