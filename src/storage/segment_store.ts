@@ -233,6 +233,29 @@ function* parseSegment(bytes: Uint8Array): Generator<ParsedEntry> {
   }
 }
 
+/** The encoded bodies of a segment by slot (undefined = chunked), skipping the ids. */
+function segmentBodies(bytes: Uint8Array): Array<Uint8Array | undefined> {
+  const r = new Reader(bytes);
+  const version = r.u8();
+  if (version !== VERSION) throw new StorageError(`unknown segment version ${version}`);
+  const out: Array<Uint8Array | undefined> = [];
+  while (!r.done) {
+    const flags = r.u8();
+    if (flags & ID_STRING) {
+      const idLength = r.varint(); // before `pos +=` reads pos
+      r.pos += idLength;
+    } else r.pos += 16;
+    const len = r.varint();
+    if (flags & CHUNKED) {
+      out.push(undefined);
+      continue;
+    }
+    out.push(bytes.subarray(r.pos, r.pos + len));
+    r.pos += len;
+  }
+  return out;
+}
+
 interface ParsedState {
   segN: number;
   slot: number;
@@ -1168,8 +1191,7 @@ export class SegmentStore implements Store {
             vanished = true;
             return;
           }
-          const entries: Array<Uint8Array | undefined> = [];
-          for (const entry of parseSegment(value)) entries.push(entry.body);
+          const entries = segmentBodies(value);
           read.set(seg, entries);
           this.#readCache.set(seg, entries);
           if (this.#readCache.size > READ_CACHE_SEGMENTS) {

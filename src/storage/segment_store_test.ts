@@ -717,8 +717,9 @@ Deno.test("SegmentStore keeps payloads past the load budget in storage and reads
     const s = await SegmentStore.open(path);
     await s.load();
     await s.write([{ op: "putQueue", def }, { op: "putQueue", def: dlq }]);
-    // 300 small ones (several segments), and one chunked over 60 KiB.
+    // 300 small ones (several segments, one with an id in no UUID form), and one chunked.
     const bodies = Array.from({ length: 300 }, () => body(1000));
+    bodies[7] = { ...bodies[7], id: bodies[7].id + "-x" }; // still sorts in place
     const big = body(150_000);
     await s.write(bodies.map((b) => ({ op: "putMessage", qid: def.qid, body: b })));
     await s.write([{ op: "putMessage", qid: def.qid, body: big }]);
