@@ -8,7 +8,7 @@ import { ApiKeyAdmin } from "./auth/key_admin.ts";
 import { ConfigError, type FilaConfig, loadConfig } from "./config/mod.ts";
 import { systemClock } from "./core/clock.ts";
 import { createLogger, type Logger } from "./core/log.ts";
-import { tuneNativeMemory } from "./core/native_memory.ts";
+import { collectGarbage, tuneNativeMemory } from "./core/native_memory.ts";
 import { createLuaEngine } from "./lua/mod.ts";
 import { startTelemetry } from "./telemetry/mod.ts";
 import { Scheduler } from "./scheduler/mod.ts";
@@ -136,6 +136,11 @@ async function main(): Promise<void> {
 
   const started = performance.now();
   await scheduler.start();
+  // Before serving, so that no request waits behind this pause.
+  const gcStarted = performance.now();
+  if (collectGarbage()) {
+    log.debug("heap compacted after recovery", { ms: Math.round(performance.now() - gcStarted) });
+  }
   server.health.setServing(true);
   log.info("recovery finished", { ms: Math.round(performance.now() - started) });
 }

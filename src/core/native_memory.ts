@@ -9,6 +9,9 @@
  * threshold keeps large buffers in their own mappings, returned to the system when freed.
  */
 
+import v8 from "node:v8";
+import vm from "node:vm";
+
 /** M_MMAP_THRESHOLD in glibc's malloc.h. */
 const M_MMAP_THRESHOLD = -3;
 /**
@@ -41,5 +44,23 @@ export function tuneNativeMemory(): string | undefined {
       : "mallopt refused the setting";
   } finally {
     lib.close();
+  }
+}
+
+/**
+ * One full garbage collection, for after recovery: loading a large backlog leaves the heap
+ * grown by the load's temporaries, and V8 only gives that memory back after some idle time, or
+ * not at all when the broker gets busy at once (1.0 GiB vs 0.67 GiB RSS after recovering 1M
+ * pending messages). Returns false if the runtime refused to expose the collector.
+ */
+export function collectGarbage(): boolean {
+  try {
+    v8.setFlagsFromString("--expose-gc");
+    const gc = vm.runInNewContext("gc") as unknown;
+    if (typeof gc !== "function") return false;
+    gc();
+    return true;
+  } catch {
+    return false;
   }
 }
