@@ -18,6 +18,8 @@ import { createLogger } from "../src/core/log.ts";
 import { createLuaEngine } from "../src/lua/mod.ts";
 import { Scheduler } from "../src/scheduler/mod.ts";
 import { startServer } from "../src/server/grpc_server.ts";
+import { DEFAULTS } from "../src/config/config.ts";
+import { tuneNativeMemory } from "../src/core/native_memory.ts";
 import { KvApiKeyStore } from "../src/storage/api_key_store.ts";
 import { SegmentStore } from "../src/storage/segment_store.ts";
 import { deliveredSize } from "../src/wire/delivery.ts";
@@ -123,7 +125,16 @@ async function broker(): Promise<void> {
   const log = createLogger("warn");
   const store = await SegmentStore.open(join(dir, "fila.kv"));
   const hooks = await createLuaEngine({ configLookup: (k) => scheduler.lookupConfig(k) });
-  const scheduler = new Scheduler({ store, hooks, quantum: 1000, deliveredSize, log });
+  // As src/main.ts runs it: default payload cache and malloc tuning.
+  tuneNativeMemory();
+  const scheduler = new Scheduler({
+    store,
+    hooks,
+    quantum: 1000,
+    deliveredSize,
+    log,
+    payloadBudgetBytes: DEFAULTS.storage.payloadCacheMb * 1_048_576,
+  });
   const apiKeys = new KvApiKeyStore(store.kv);
   const authenticator = new Authenticator({ store: apiKeys, clock: systemClock });
   const keyAdmin = new ApiKeyAdmin(apiKeys, systemClock, log);
