@@ -200,9 +200,20 @@ export function brokerStderr(s: string): string {
   );
 }
 
+/**
+ * FILA_CONFORMANCE_TOML: sections added to every generated fila.toml, to run the kit against
+ * another broker configuration (scripts/run_tests.ts runs part of it with no payload cache). A
+ * scenario's own section of the same name wins.
+ */
+const EXTRA_TOML = Deno.env.get("FILA_CONFORMANCE_TOML") ?? "";
+
 function writeToml(dir: string, port: number, opts: BrokerOptions) {
+  const own = opts.toml ?? "";
+  const sections = EXTRA_TOML.match(/^\[[^\]]+\]/gm) ?? [];
+  const extra = sections.some((h) => own.includes(h)) ? "" : EXTRA_TOML;
   const text = opts.rawToml ??
-    `[server]\nlisten_addr = "127.0.0.1:${port}"\n` + (opts.toml ? `\n${opts.toml}\n` : "");
+    `[server]\nlisten_addr = "127.0.0.1:${port}"\n` + (own ? `\n${own}\n` : "") +
+      (extra ? `\n${extra}\n` : "");
   Deno.writeTextFileSync(`${dir}/fila.toml`, text);
 }
 
