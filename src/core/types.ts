@@ -36,6 +36,9 @@ export interface MessageBody {
   enqueuedAtMs: number;
 }
 
+/** One shared, frozen list for the many messages with no throttle key. */
+export const NO_THROTTLE_KEYS: string[] = Object.freeze([]) as unknown as string[];
+
 export function payloadLength(body: MessageBody): number {
   const p = body.payload;
   return typeof p === "number" ? p : p.length;

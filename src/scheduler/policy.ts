@@ -3,7 +3,7 @@
  * failure: the queue's Lua hooks when present, else the declarative header settings of its
  * QueueConfig, else the defaults.
  */
-import { DEFAULT_FAIRNESS_KEY, type QueueDef } from "../core/types.ts";
+import { DEFAULT_FAIRNESS_KEY, NO_THROTTLE_KEYS, type QueueDef } from "../core/types.ts";
 import { MAX_KEY_BYTES, utf8Length } from "../core/validate.ts";
 
 export interface EnqueueDecision {
@@ -45,7 +45,6 @@ export interface PolicyHooks {
   ): FailureDecision | undefined;
 }
 
-const NO_THROTTLE_KEYS: string[] = Object.freeze([]) as unknown as string[];
 const DEFAULT_DECISION: EnqueueDecision = {
   fairnessKey: DEFAULT_FAIRNESS_KEY,
   weight: 1,

@@ -7,11 +7,14 @@
  * varint n + n × str throttleKeys, varint n + n × (str key, str value) headers,
  * varint len + payload bytes. `str` = varint byte length + UTF-8 bytes.
  */
-import { type MessageBody, payloadLength, residentPayload } from "../core/types.ts";
+import {
+  type MessageBody,
+  NO_THROTTLE_KEYS,
+  payloadLength,
+  residentPayload,
+} from "../core/types.ts";
 
 const VERSION = 1;
-/** One shared (frozen) list for the many messages with no throttle key. */
-const NO_KEYS: string[] = Object.freeze([]) as unknown as string[];
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
@@ -87,48 +90,70 @@ export function encodeBodyInto(body: MessageBody, buf: Uint8Array, pos: number):
   return w.pos;
 }
 
-/**
- * Decodes a stored body. With `withPayload` false the payload is not copied out: the body
- * carries its length instead (a payload left in storage).
- */
-export function decodeBody(id: string, bytes: Uint8Array, withPayload = true): MessageBody {
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  let pos = 0;
-  const varint = (): number => {
+/** Reads an encoded body; the decoders below share it. */
+class Reader {
+  pos = 0;
+  constructor(readonly bytes: Uint8Array) {
+    if (bytes[0] !== VERSION) throw new Error(`unknown message body version ${bytes[0]}`);
+    this.pos = 1;
+  }
+  varint(): number {
     let n = 0;
     let mul = 1;
     for (;;) {
-      const b = bytes[pos++];
+      const b = this.bytes[this.pos++];
       if (b === undefined) throw new Error("truncated message body");
       n += (b & 0x7f) * mul;
       if (b < 0x80) return n;
       mul *= 128;
     }
-  };
-  const str = (): string => {
-    const len = varint();
-    const s = decoder.decode(bytes.subarray(pos, pos + len));
-    pos += len;
-    return s;
-  };
-  const version = bytes[pos++];
-  if (version !== VERSION) throw new Error(`unknown message body version ${version}`);
-  const enqueuedAtMs = view.getFloat64(pos);
-  pos += 8;
-  const weight = varint();
-  const fairnessKey = str();
-  const throttleCount = varint();
-  const throttleKeys: string[] = throttleCount === 0 ? NO_KEYS : new Array(throttleCount);
-  for (let i = 0; i < throttleKeys.length; i++) throttleKeys[i] = str();
-  const headers: Record<string, string> = {};
-  const headerCount = varint();
-  for (let i = 0; i < headerCount; i++) {
-    const k = str();
-    headers[k] = str();
   }
-  const length = varint();
-  // Copy so the payload does not pin a larger decoding buffer.
-  const payload = withPayload ? bytes.slice(pos, pos + length) : length;
+  /** Big-endian, as Writer.f64 writes it. */
+  f64(): number {
+    for (let i = 0; i < 8; i++) f64Bytes[LITTLE_ENDIAN ? 7 - i : i] = this.bytes[this.pos++];
+    return f64[0];
+  }
+  str(): string {
+    const len = this.varint();
+    const s = decoder.decode(this.bytes.subarray(this.pos, this.pos + len));
+    this.pos += len;
+    return s;
+  }
+  skipStr(): void {
+    const len = this.varint(); // before `pos +=` reads pos
+    this.pos += len;
+  }
+  /** The payload, once everything before it has been read or skipped. */
+  payload(): Uint8Array {
+    const len = this.varint();
+    return this.bytes.subarray(this.pos, this.pos + len);
+  }
+}
+
+/**
+ * Decodes a stored body. The payload is copied out by default, so that it does not pin a larger
+ * decoding buffer; `"view"` leaves it a view of `bytes`, for a caller that keeps `bytes` anyway.
+ */
+export function decodeBody(
+  id: string,
+  bytes: Uint8Array,
+  payloadAs: "copy" | "view" = "copy",
+): MessageBody {
+  const r = new Reader(bytes);
+  const enqueuedAtMs = r.f64();
+  const weight = r.varint();
+  const fairnessKey = r.str();
+  const throttleCount = r.varint();
+  const throttleKeys: string[] = throttleCount === 0 ? NO_THROTTLE_KEYS : new Array(throttleCount);
+  for (let i = 0; i < throttleKeys.length; i++) throttleKeys[i] = r.str();
+  const headers: Record<string, string> = {};
+  const headerCount = r.varint();
+  for (let i = 0; i < headerCount; i++) {
+    const k = r.str();
+    headers[k] = r.str();
+  }
+  const view = r.payload();
+  const payload = payloadAs === "view" ? view : view.slice();
   return { id, headers, payload, fairnessKey, weight, throttleKeys, enqueuedAtMs };
 }
 
@@ -137,30 +162,14 @@ export function decodeBody(id: string, bytes: Uint8Array, withPayload = true): M
  * keeps alive (a store reading many payloads out of one value makes no allocation per payload).
  */
 export function decodePayload(bytes: Uint8Array): Uint8Array {
-  let pos = 9; // version, enqueuedAtMs
-  const varint = (): number => {
-    let n = 0;
-    let mul = 1;
-    for (;;) {
-      const b = bytes[pos++];
-      if (b === undefined) throw new Error("truncated message body");
-      n += (b & 0x7f) * mul;
-      if (b < 0x80) return n;
-      mul *= 128;
-    }
-  };
-  const skipStr = () => {
-    const length = varint(); // before `pos +=` reads pos
-    pos += length;
-  };
-  if (bytes[0] !== VERSION) throw new Error(`unknown message body version ${bytes[0]}`);
-  varint(); // weight
-  skipStr(); // fairness key
-  for (let n = varint(); n > 0; n--) skipStr();
-  for (let n = varint(); n > 0; n--) {
-    skipStr();
-    skipStr();
+  const r = new Reader(bytes);
+  r.pos += 8; // enqueuedAtMs
+  r.varint(); // weight
+  r.skipStr(); // fairness key
+  for (let n = r.varint(); n > 0; n--) r.skipStr();
+  for (let n = r.varint(); n > 0; n--) {
+    r.skipStr();
+    r.skipStr();
   }
-  const length = varint();
-  return bytes.subarray(pos, pos + length);
+  return r.payload();
 }

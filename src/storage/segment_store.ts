@@ -233,29 +233,6 @@ function* parseSegment(bytes: Uint8Array): Generator<ParsedEntry> {
   }
 }
 
-/** The encoded bodies of a segment by slot (undefined = chunked), skipping the ids. */
-function segmentBodies(bytes: Uint8Array): Array<Uint8Array | undefined> {
-  const r = new Reader(bytes);
-  const version = r.u8();
-  if (version !== VERSION) throw new StorageError(`unknown segment version ${version}`);
-  const out: Array<Uint8Array | undefined> = [];
-  while (!r.done) {
-    const flags = r.u8();
-    if (flags & ID_STRING) {
-      const idLength = r.varint(); // before `pos +=` reads pos
-      r.pos += idLength;
-    } else r.pos += 16;
-    const len = r.varint();
-    if (flags & CHUNKED) {
-      out.push(undefined);
-      continue;
-    }
-    out.push(bytes.subarray(r.pos, r.pos + len));
-    r.pos += len;
-  }
-  return out;
-}
-
 interface ParsedState {
   segN: number;
   slot: number;
@@ -588,12 +565,14 @@ export class SegmentStore implements Store {
   }
 
   /**
-   * Encodes the bodies of a write once, and commits the chunks of any large new body ahead of
-   * it. Returns a promise only when there are chunks to write.
+   * Encodes the bodies of a write once (small ones are only sized: they are encoded straight into
+   * their segment), commits the chunks of any large new body ahead of it, and reads the stored
+   * encoding of moved bodies whose payload is not in memory. Returns a promise only when there
+   * is such I/O to wait for.
    */
   #prepare(w: PendingWrite): Promise<void> | undefined {
     const enc: Array<Encoded | undefined> = new Array(w.mutations.length);
-    let chunkWrites: Promise<void>[] | undefined;
+    let io: Promise<void>[] | undefined;
     const cold: number[] = [];
     w.mutations.forEach((m, i) => {
       if (m.op !== "putMessage" && m.op !== "moveMessage") return;
@@ -616,19 +595,19 @@ export class SegmentStore implements Store {
       enc[i] = chunks;
       // A move keeps the chunks already stored under the message id.
       if (m.op === "putMessage") {
-        (chunkWrites ??= []).push(writeChunks(this.#kv, body.id, encoded, chunks));
+        (io ??= []).push(writeChunks(this.#kv, body.id, encoded, chunks));
       }
     });
     w.enc = enc;
     if (cold.length > 0) {
       const ids = cold.map((i) => (w.mutations[i] as { body: MessageBody }).body.id);
-      (chunkWrites ??= []).push(
+      (io ??= []).push(
         this.#readEncoded(ids).then((stored) => {
           cold.forEach((i, j) => enc[i] = stored[j]);
         }),
       );
     }
-    return chunkWrites ? Promise.all(chunkWrites).then(() => {}) : undefined;
+    return io ? Promise.all(io).then(() => {}) : undefined;
   }
 
   // -------------------------------------------------------------------------------------------
@@ -1191,7 +1170,7 @@ export class SegmentStore implements Store {
             vanished = true;
             return;
           }
-          const entries = segmentBodies(value);
+          const entries = Array.from(parseSegment(value), (e) => e.body);
           read.set(seg, entries);
           this.#readCache.set(seg, entries);
           if (this.#readCache.size > READ_CACHE_SEGMENTS) {
@@ -1284,12 +1263,11 @@ export class SegmentStore implements Store {
           liveChunked.add(entry.id);
           encoded = await readChunks(kv, entry.id, entry.chunks);
         }
-        const body = decodeBody(entry.id, encoded, false);
-        const length = body.payload as number;
-        if (length <= payloadBudget) {
-          payloadBudget -= length;
-          body.payload = decodePayload(encoded);
-        }
+        // A view: the segment value stays alive for the payloads kept, and is dropped with the rest.
+        const body = decodeBody(entry.id, encoded, "view");
+        const length = payloadLength(body);
+        if (length <= payloadBudget) payloadBudget -= length;
+        else body.payload = length;
         bodies[slot] = body;
       }
       if (live === 0) {
