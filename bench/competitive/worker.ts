@@ -6,20 +6,7 @@
  */
 import { peerById } from "./peers/mod.ts";
 import { cpuSeconds } from "../lib/report.ts";
-
-const reader = Deno.stdin.readable.pipeThrough(new TextDecoderStream()).getReader();
-let buf = "";
-async function line(): Promise<string> {
-  while (!buf.includes("\n")) {
-    const { value, done } = await reader.read();
-    if (done) throw new Error("stdin closed");
-    buf += value;
-  }
-  const i = buf.indexOf("\n");
-  const l = buf.slice(0, i);
-  buf = buf.slice(i + 1);
-  return l;
-}
+import { line } from "../lib/stdin_line.ts";
 
 const job = JSON.parse(await line());
 const labeled = await peerById(job.peer).connect(job.info);

@@ -7,20 +7,7 @@
 import { BenchClient, pipelined, sameBatch } from "./client.ts";
 import { payloadOf } from "./load.ts";
 import { cpuSeconds } from "./report.ts";
-
-const reader = Deno.stdin.readable.pipeThrough(new TextDecoderStream()).getReader();
-let buf = "";
-async function line(): Promise<string> {
-  while (!buf.includes("\n")) {
-    const { value, done } = await reader.read();
-    if (done) throw new Error("stdin closed");
-    buf += value;
-  }
-  const i = buf.indexOf("\n");
-  const l = buf.slice(0, i);
-  buf = buf.slice(i + 1);
-  return l;
-}
+import { line } from "./stdin_line.ts";
 
 const job = JSON.parse(await line());
 const cs = Array.from({ length: job.connections }, () => new BenchClient(job.addr));
