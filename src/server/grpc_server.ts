@@ -1,8 +1,6 @@
 /** The grpc-js server: FilaService, FilaAdmin, health and reflection on one listener. */
 import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
-import type { EventEmitter } from "node:events";
-import type { Socket } from "node:net";
 import { ReflectionService } from "@grpc/reflection";
 import type { Authenticator } from "../auth/authenticator.ts";
 import type { ApiKeyAdmin } from "../auth/key_admin.ts";
@@ -13,6 +11,7 @@ import { filaAdminHandlers } from "./admin.ts";
 import { HealthService } from "./health.ts";
 import { type Pipeline, rawServiceDefinition } from "./rpc.ts";
 import { filaServiceHandlers } from "./service.ts";
+import { tuneAcceptedSockets } from "./socket_tuning.ts";
 import { serverCredentials, type TlsMaterial } from "./tls.ts";
 
 export interface ServerOptions {
@@ -82,7 +81,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       (err, p) => err ? reject(err) : resolve(p),
     );
   });
-  disableNagle(server, log);
+  tuneAcceptedSockets(server, log);
   return {
     port,
     health,
@@ -98,22 +97,4 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
         });
       }),
   };
-}
-
-/**
- * grpc-js sets TCP_NODELAY on the sockets it connects, not on those its server accepts. Without
- * it, a small frame (a delivery, a unary reply) written while an earlier one is unacknowledged
- * waits for the peer's delayed ACK: tens of milliseconds of latency. grpc-js has no option for
- * it, so the accepted sockets are reached through its listening HTTP/2 servers.
- */
-function disableNagle(server: grpc.Server, log: Logger): void {
-  const listeners = (server as unknown as { http2Servers?: Map<EventEmitter, unknown> })
-    .http2Servers;
-  if (!(listeners instanceof Map)) {
-    log.warn("cannot set TCP_NODELAY: grpc-js internals changed; latency may suffer");
-    return;
-  }
-  for (const listener of listeners.keys()) {
-    listener.on("connection", (socket: Socket) => socket.setNoDelay(true));
-  }
 }
