@@ -8,6 +8,7 @@
 import http2 from "node:http2";
 import { Buffer } from "node:buffer";
 import { FilaClient, type QueueConfig } from "../../conformance/client.ts";
+import { RECEIVE_WINDOW_BYTES } from "../../src/client/client.ts";
 import {
   batchAckRequest,
   batchOf,
@@ -65,7 +66,11 @@ export class BenchClient {
 
   constructor(addr: string) {
     this.addr = addr;
-    this.#session = http2.connect(`http://${addr}`);
+    // The receive windows the SDK uses (the 64 KiB default stalls batched delivery).
+    this.#session = http2.connect(`http://${addr}`, {
+      settings: { initialWindowSize: RECEIVE_WINDOW_BYTES },
+    });
+    this.#session.once("connect", () => this.#session.setLocalWindowSize(RECEIVE_WINDOW_BYTES));
     this.#session.on("error", () => {});
   }
 

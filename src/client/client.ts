@@ -77,6 +77,9 @@ export interface ConnectOptions {
 
 type Service = "FilaService" | "FilaAdmin";
 
+/** HTTP/2 receive window of the connection and of each stream (grpc-js's flow-control option). */
+export const RECEIVE_WINDOW_BYTES = 8 * 1024 * 1024;
+
 const DEFAULT_BATCHING: Required<Omit<BatchingOptions, "enabled">> = {
   lingerMs: 1,
   maxItems: 500,
@@ -173,6 +176,9 @@ export class FilaClient implements AsyncDisposable {
       // Notice a vanished broker on an idle consume stream (the broker never sends keep-alives).
       "grpc.keepalive_time_ms": 30_000,
       "grpc.keepalive_timeout_ms": 20_000,
+      // HTTP/2's default 64 KiB receive window stalls batched delivery: the broker waits for a
+      // WINDOW_UPDATE every 64 KiB (lifecycle 30k → 48k msg/s with wider windows).
+      "grpc-node.flow_control_window": RECEIVE_WINDOW_BYTES,
       ...tlsChannelOptions,
       ...options.channelOptions,
     });

@@ -11,7 +11,7 @@ import { filaAdminHandlers } from "./admin.ts";
 import { HealthService } from "./health.ts";
 import { type Pipeline, rawServiceDefinition } from "./rpc.ts";
 import { filaServiceHandlers } from "./service.ts";
-import { tuneAcceptedSockets } from "./socket_tuning.ts";
+import { tuneConnections } from "./connection_tuning.ts";
 import { serverCredentials, type TlsMaterial } from "./tls.ts";
 
 export interface ServerOptions {
@@ -81,7 +81,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       (err, p) => err ? reject(err) : resolve(p),
     );
   });
-  tuneAcceptedSockets(server, log);
+  tuneConnections(server, log);
   return {
     port,
     health,

@@ -2,7 +2,16 @@ import assert from "node:assert/strict";
 import net from "node:net";
 import { Buffer } from "node:buffer";
 import process from "node:process";
-import { coalesceWrites, type CorkableSocket } from "./socket_tuning.ts";
+import http2 from "node:http2";
+import * as grpc from "@grpc/grpc-js";
+import { createLogger } from "../core/log.ts";
+import {
+  coalesceWrites,
+  CONNECTION_WINDOW_BYTES,
+  type CorkableSocket,
+  STREAM_WINDOW_BYTES,
+  tuneConnections,
+} from "./connection_tuning.ts";
 
 const nextTurn = () => new Promise((r) => setTimeout(r, 0));
 
@@ -58,4 +67,32 @@ Deno.test("coalesceWrites: frames written in one turn leave a TCP socket as one 
   client.destroy();
   s.destroy();
   await new Promise((r) => server.close(r));
+});
+
+Deno.test("tuneConnections: accepted connections get wide HTTP/2 receive windows", async () => {
+  const server = new grpc.Server();
+  const port = await new Promise<number>((resolve, reject) =>
+    server.bindAsync(
+      "127.0.0.1:0",
+      grpc.ServerCredentials.createInsecure(),
+      (e, p) => e ? reject(e) : resolve(p),
+    )
+  );
+  tuneConnections(server, createLogger("error"));
+  const client = http2.connect(`http://127.0.0.1:${port}`);
+  try {
+    // The broker's SETTINGS (stream window) and WINDOW_UPDATE (connection window) follow its
+    // first SETTINGS frame; wait until both are seen.
+    const deadline = Date.now() + 5000;
+    while (
+      client.remoteSettings.initialWindowSize !== STREAM_WINDOW_BYTES ||
+      (client.state.remoteWindowSize ?? 0) < CONNECTION_WINDOW_BYTES
+    ) {
+      assert.ok(Date.now() < deadline, `windows not widened: ${JSON.stringify(client.state)}`);
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  } finally {
+    client.close();
+    server.forceShutdown();
+  }
 });
