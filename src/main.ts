@@ -8,7 +8,8 @@ import { ApiKeyAdmin } from "./auth/key_admin.ts";
 import { ConfigError, type FilaConfig, loadConfig } from "./config/mod.ts";
 import { systemClock } from "./core/clock.ts";
 import { createLogger, type Logger } from "./core/log.ts";
-import { collectGarbage, tuneNativeMemory } from "./core/native_memory.ts";
+import { collectGarbage, trimNativeMemory, tuneNativeMemory } from "./core/native_memory.ts";
+import { MemoryReclaimer, processProbes } from "./core/memory_reclaimer.ts";
 import { createLuaEngine } from "./lua/mod.ts";
 import { startTelemetry } from "./telemetry/mod.ts";
 import { Scheduler } from "./scheduler/mod.ts";
@@ -56,6 +57,9 @@ async function listen(
     die(`error: cannot listen on ${config.server.listenAddr}: ${(e as Error).message}`);
   }
 }
+
+/** How often the broker checks whether to give memory back after a burst. */
+const RECLAIM_CHECK_MS = 2_000;
 
 async function main(): Promise<void> {
   let config: FilaConfig;
@@ -118,10 +122,12 @@ async function main(): Promise<void> {
   });
 
   let stopping = false;
+  let stopReclaimer = () => {};
   const shutdown = async (signal: string) => {
     if (stopping) return;
     stopping = true;
     log.info("shutting down", { signal });
+    stopReclaimer();
     server.health.setServing(false);
     server.health.endWatches();
     apiKeys.close();
@@ -139,10 +145,20 @@ async function main(): Promise<void> {
   // Before serving, so that no request waits behind this pause.
   const gcStarted = performance.now();
   if (collectGarbage()) {
+    trimNativeMemory();
     log.debug("heap compacted after recovery", { ms: Math.round(performance.now() - gcStarted) });
   }
   server.health.setServing(true);
   log.info("recovery finished", { ms: Math.round(performance.now() - started) });
+  stopReclaimer = new MemoryReclaimer(processProbes).start(
+    RECLAIM_CHECK_MS,
+    (r) =>
+      log.debug("memory given back after a burst", {
+        rss_mib_before: Math.round(r.beforeBytes / 1048576),
+        rss_mib_after: Math.round(r.afterBytes / 1048576),
+        ms: Math.round(r.ms),
+      }),
+  );
 }
 
 if (import.meta.main) await main();

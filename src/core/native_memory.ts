@@ -47,6 +47,31 @@ export function tuneNativeMemory(): string | undefined {
   }
 }
 
+type TrimLib = Deno.DynamicLibrary<{ malloc_trim: { parameters: ["usize"]; result: "i32" } }>;
+let trimLib: TrimLib | null | undefined;
+
+/**
+ * glibc's malloc_trim(0): gives the free pages inside every malloc arena back to the system.
+ * glibc returns free memory on its own only from the top of the main heap; after a burst the
+ * freed transport and storage buffers sit in the middle of the heaps and in the storage
+ * threads' arenas (340 MiB of a 950 MiB RSS at 1M pending, measured). Takes ~35 ms with that
+ * much to return, ~2–4 ms otherwise. Returns false where there is no glibc.
+ */
+export function trimNativeMemory(): boolean {
+  if (trimLib === undefined) {
+    try {
+      trimLib = Deno.build.os === "linux"
+        ? Deno.dlopen("libc.so.6", { malloc_trim: { parameters: ["usize"], result: "i32" } })
+        : null;
+    } catch {
+      trimLib = null;
+    }
+  }
+  if (trimLib === null) return false;
+  trimLib.symbols.malloc_trim(0n);
+  return true;
+}
+
 /**
  * One full garbage collection, for after recovery: loading a large backlog leaves the heap
  * grown by the load's temporaries, and V8 only gives that memory back after some idle time, or
