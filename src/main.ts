@@ -153,7 +153,7 @@ async function main(): Promise<void> {
   stopReclaimer = new MemoryReclaimer(processProbes).start(
     RECLAIM_CHECK_MS,
     (r) =>
-      log.debug("memory given back after a burst", {
+      log.info("memory given back after a burst", {
         rss_mib_before: Math.round(r.beforeBytes / 1048576),
         rss_mib_after: Math.round(r.afterBytes / 1048576),
         ms: Math.round(r.ms),
