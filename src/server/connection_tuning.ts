@@ -57,8 +57,12 @@ export const CONNECTION_WINDOW_BYTES = 16 * 1024 * 1024;
  * the transport's message size limit does not already allow.
  */
 export function widenFlowControl(session: ServerHttp2Session): void {
-  session.setLocalWindowSize(CONNECTION_WINDOW_BYTES);
-  session.settings({ initialWindowSize: STREAM_WINDOW_BYTES });
+  try {
+    session.setLocalWindowSize(CONNECTION_WINDOW_BYTES);
+    session.settings({ initialWindowSize: STREAM_WINDOW_BYTES });
+  } catch {
+    // The session already ended (a peer that connected and left): nothing to widen.
+  }
 }
 
 /**

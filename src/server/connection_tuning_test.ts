@@ -11,6 +11,7 @@ import {
   type CorkableSocket,
   STREAM_WINDOW_BYTES,
   tuneConnections,
+  widenFlowControl,
 } from "./connection_tuning.ts";
 
 const nextTurn = () => new Promise((r) => setTimeout(r, 0));
@@ -95,4 +96,16 @@ Deno.test("tuneConnections: accepted connections get wide HTTP/2 receive windows
     client.close();
     server.forceShutdown();
   }
+});
+
+Deno.test("widenFlowControl leaves an ended session alone", () => {
+  const ended = {
+    setLocalWindowSize: () => {
+      throw new Error("ERR_HTTP2_INVALID_SESSION");
+    },
+    settings: () => {
+      throw new Error("ERR_HTTP2_INVALID_SESSION");
+    },
+  } as unknown as http2.ServerHttp2Session;
+  widenFlowControl(ended);
 });
