@@ -142,6 +142,57 @@ export class ServerProc {
   }
 }
 
+/** What a peer's connect step returns: its adapters, and how to close them all. */
+export interface Connected {
+  labeled: Labeled[];
+  closeAll(): Promise<void>;
+}
+
+/**
+ * The common end of a peer's start(): waits until the server started as `proc` accepts
+ * connections on `port`, runs `onUp` (reading the version from its output, say), connects, and
+ * returns the running peer. If any step fails, the server is stopped with `stopServer` (which
+ * also removes its files) and the error carries the end of the server's output.
+ */
+export async function runningPeer(o: {
+  proc: ServerProc;
+  port: number;
+  startupMs: number;
+  stopServer: () => Promise<void>;
+  connect: () => Promise<Connected>;
+  onUp?: () => Promise<void>;
+}): Promise<RunningPeer> {
+  let conn: Connected;
+  try {
+    await waitPort(o.port, o.startupMs, () => !o.proc.exited);
+  } catch (e) {
+    const out = o.proc.output.slice(-2000);
+    await o.stopServer();
+    throw new Error(`${(e as Error).message}\n${out}`);
+  }
+  try {
+    await o.onUp?.();
+    conn = await o.connect();
+  } catch (e) {
+    await o.stopServer();
+    throw e;
+  }
+  return {
+    info: { port: o.port },
+    adapters: conn.labeled,
+    stop: async () => {
+      await conn.closeAll();
+      await o.stopServer();
+    },
+  };
+}
+
+/** Stops a server we started and removes its temporary directory. */
+export async function stopAndRemove(proc: ServerProc, dir: string): Promise<void> {
+  await proc.stop();
+  await Deno.remove(dir, { recursive: true }).catch(() => {});
+}
+
 /** Dynamic import of an npm package that `deno check` does not resolve (bench-only clients). */
 // deno-lint-ignore no-explicit-any
 export async function npm(spec: string): Promise<any> {

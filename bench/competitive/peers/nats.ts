@@ -11,9 +11,10 @@ import {
   npm,
   type Peer,
   type RunningPeer,
+  runningPeer,
   ServerProc,
   stampOf,
-  waitPort,
+  stopAndRemove,
 } from "../peer.ts";
 
 export const NATS = "nats@2.29.3";
@@ -36,29 +37,13 @@ export const nats: Peer = {
       `listen: 127.0.0.1:${port}\njetstream {\n  store_dir: "${dir}/js"\n}\n`,
     );
     const proc = new ServerProc("nats-server", ["-c", `${dir}/nats.conf`], {});
-    try {
-      await waitPort(port, 15_000, () => !proc.exited);
-    } catch (e) {
-      await proc.stop();
-      throw new Error(`${(e as Error).message}\n${proc.output.slice(-2000)}`);
-    }
-    let conn;
-    try {
-      conn = await connectNats(port, () => [proc.pid]);
-    } catch (e) {
-      await proc.stop();
-      await Deno.remove(dir, { recursive: true }).catch(() => {});
-      throw e;
-    }
-    return {
-      info: { port },
-      adapters: conn.labeled,
-      stop: async () => {
-        await conn.closeAll();
-        await proc.stop();
-        await Deno.remove(dir, { recursive: true }).catch(() => {});
-      },
-    };
+    return runningPeer({
+      proc,
+      port,
+      startupMs: 15_000,
+      stopServer: () => stopAndRemove(proc, dir),
+      connect: () => connectNats(port, () => [proc.pid]),
+    });
   },
   connect: async (info) => (await connectNats(info.port, () => [])).labeled,
 };

@@ -12,10 +12,10 @@ import {
   npm,
   type Peer,
   type RunningPeer,
+  runningPeer,
   ServerProc,
   sleep,
   stampOf,
-  waitPort,
 } from "../peer.ts";
 import { descendants } from "../../lib/report.ts";
 import { Buffer } from "node:buffer";
@@ -102,32 +102,17 @@ export const rabbitmq: Peer = {
       cleanupEpmd();
       await Deno.remove(dir, { recursive: true }).catch(() => {});
     };
-    try {
-      await waitPort(port, 60_000, () => !proc.exited);
-    } catch (e) {
-      const out = proc.output.slice(-2000);
-      await stopServer();
-      throw new Error(`${(e as Error).message}\n${out}`);
-    }
-    const v = /RabbitMQ ([\d.]+)/.exec(proc.output)?.[1] ??
-      (await commandOutput("dpkg-query", ["-W", "-f=${Version}", "rabbitmq-server"])).trim();
-    this.version = v;
-    const pids = () => [proc.pid, ...descendants(proc.pid)];
-    let conn;
-    try {
-      conn = await connectRabbit(port, pids);
-    } catch (e) {
-      await stopServer();
-      throw e;
-    }
-    return {
-      info: { port },
-      adapters: conn.labeled,
-      stop: async () => {
-        await conn.closeAll();
-        await stopServer();
+    return runningPeer({
+      proc,
+      port,
+      startupMs: 60_000,
+      stopServer,
+      onUp: async () => {
+        this.version = /RabbitMQ ([\d.]+)/.exec(proc.output)?.[1] ??
+          (await commandOutput("dpkg-query", ["-W", "-f=${Version}", "rabbitmq-server"])).trim();
       },
-    };
+      connect: () => connectRabbit(port, () => [proc.pid, ...descendants(proc.pid)]),
+    });
   },
   connect: async (info) => (await connectRabbit(info.port, () => [])).labeled,
 };

@@ -10,9 +10,10 @@ import {
   freePort,
   type Peer,
   type RunningPeer,
+  runningPeer,
   ServerProc,
   stampOf,
-  waitPort,
+  stopAndRemove,
 } from "../peer.ts";
 
 export const BULLMQ = "bullmq@5.81.5";
@@ -80,29 +81,13 @@ export const redisBullmq: Peer = {
       "--maxmemory-policy",
       "noeviction",
     ], {});
-    try {
-      await waitPort(port, 15_000, () => !proc.exited);
-    } catch (e) {
-      await proc.stop();
-      throw new Error(`${(e as Error).message}\n${proc.output.slice(-2000)}`);
-    }
-    let conn;
-    try {
-      conn = await connectRedis(port, () => [proc.pid]);
-    } catch (e) {
-      await proc.stop();
-      await Deno.remove(dir, { recursive: true }).catch(() => {});
-      throw e;
-    }
-    return {
-      info: { port },
-      adapters: conn.labeled,
-      stop: async () => {
-        await conn.closeAll();
-        await proc.stop();
-        await Deno.remove(dir, { recursive: true }).catch(() => {});
-      },
-    };
+    return runningPeer({
+      proc,
+      port,
+      startupMs: 15_000,
+      stopServer: () => stopAndRemove(proc, dir),
+      connect: () => connectRedis(port, () => [proc.pid]),
+    });
   },
   connect: async (info) => (await connectRedis(info.port, () => [])).labeled,
 };
