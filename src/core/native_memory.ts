@@ -20,6 +20,28 @@ const M_MMAP_THRESHOLD = -3;
  */
 const MMAP_THRESHOLD_BYTES = 128 * 1024;
 
+/** The glibc functions used here; glibc is opened once, and only on Linux. */
+const GLIBC_SYMBOLS = {
+  mallopt: { parameters: ["i32", "i32"], result: "i32" },
+  malloc_trim: { parameters: ["usize"], result: "i32" },
+} as const;
+let glibcHandle: Deno.DynamicLibrary<typeof GLIBC_SYMBOLS> | string | undefined;
+
+/** glibc's functions, or why they are not available. */
+function glibc(): Deno.DynamicLibrary<typeof GLIBC_SYMBOLS> | string {
+  if (glibcHandle === undefined) {
+    if (Deno.build.os !== "linux") glibcHandle = "not Linux";
+    else {
+      try {
+        glibcHandle = Deno.dlopen("libc.so.6", GLIBC_SYMBOLS);
+      } catch (e) {
+        glibcHandle = `glibc not available: ${(e as Error).message}`;
+      }
+    }
+  }
+  return glibcHandle;
+}
+
 /**
  * Sets a fixed mmap threshold through glibc's mallopt, unless the environment already tunes
  * it. Returns why it did nothing, or undefined when applied. Never throws: without glibc
@@ -30,25 +52,12 @@ export function tuneNativeMemory(): string | undefined {
   try {
     if (Deno.env.get("MALLOC_MMAP_THRESHOLD_") !== undefined) return "set by the environment";
   } catch { /* no env permission: nothing set there that we know of */ }
-  let lib: Deno.DynamicLibrary<{ mallopt: { parameters: ["i32", "i32"]; result: "i32" } }>;
-  try {
-    lib = Deno.dlopen("libc.so.6", {
-      mallopt: { parameters: ["i32", "i32"], result: "i32" },
-    });
-  } catch (e) {
-    return `glibc not available: ${(e as Error).message}`;
-  }
-  try {
-    return lib.symbols.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES) === 1
-      ? undefined
-      : "mallopt refused the setting";
-  } finally {
-    lib.close();
-  }
+  const lib = glibc();
+  if (typeof lib === "string") return lib;
+  return lib.symbols.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES) === 1
+    ? undefined
+    : "mallopt refused the setting";
 }
-
-type TrimLib = Deno.DynamicLibrary<{ malloc_trim: { parameters: ["usize"]; result: "i32" } }>;
-let trimLib: TrimLib | null | undefined;
 
 /**
  * glibc's malloc_trim(0): gives the free pages inside every malloc arena back to the system.
@@ -58,17 +67,9 @@ let trimLib: TrimLib | null | undefined;
  * much to return, ~2–4 ms otherwise. Returns false where there is no glibc.
  */
 export function trimNativeMemory(): boolean {
-  if (trimLib === undefined) {
-    try {
-      trimLib = Deno.build.os === "linux"
-        ? Deno.dlopen("libc.so.6", { malloc_trim: { parameters: ["usize"], result: "i32" } })
-        : null;
-    } catch {
-      trimLib = null;
-    }
-  }
-  if (trimLib === null) return false;
-  trimLib.symbols.malloc_trim(0n);
+  const lib = glibc();
+  if (typeof lib === "string") return false;
+  lib.symbols.malloc_trim(0n);
   return true;
 }
 
