@@ -899,7 +899,7 @@ export class SegmentStore implements Store {
     const deletedBatches: StateBatch[] = [];
     const batchKey = 12;
     const candidates = new Set<StateBatch>(b.dec.keys());
-    if (!overlapped) { for (const sb of this.#compactQueue) candidates.add(sb); }
+    for (const sb of overlapped ? [] : this.#compactQueue) candidates.add(sb);
     for (const sb of candidates) {
       if (sb.dropped) continue;
       const left = sb.live - (b.dec.get(sb) ?? 0);
@@ -1474,15 +1474,11 @@ export class SegmentStore implements Store {
         const n = e.key[2] as number;
         if (!this.#segs.has(n) && !seen.has(n)) await kv.delete(e.key);
       }
-      purged += await this.#purgeRows(qid);
+      // Rows of the one-row layout, if a migrated database still has some.
+      purged += await purgeRowsOf(kv, qid);
       if (!skipped) await kv.delete(t.key);
     }
     return purged;
-  }
-
-  /** Rows of the one-row layout, if a migrated database still has some. */
-  #purgeRows(qid: string): Promise<number> {
-    return purgeRowsOf(this.#kv, qid);
   }
 
   async close(): Promise<void> {
